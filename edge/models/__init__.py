@@ -1,0 +1,1 @@
+"""Models: the pinned sources, the manifest in ``engines/``, and their preparation."""

@@ -1,0 +1,122 @@
+"""The model manifest (``engines/manifest.json``): what each model file is and how to feed it.
+
+Everything a stage needs to use a model lives here rather than in code: input layout, size,
+colour order, normalisation, output names and class labels in order. That is what lets a
+VGG16 trained elsewhere, with its classes in another order, replace the shipped expression
+model without a code change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edge.errors import ModelError
+
+MANIFEST_NAME = "manifest.json"
+SCHEMA_VERSION = 1
+
+
+class Source(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    package: str
+    version: str
+    member: str = Field(description="path of the original file inside the package")
+    licence: str
+    package_sha256: str | None = Field(None, description="sha256 of the downloaded wheel")
+    original_sha256: str | None = Field(None, description="sha256 of the file before conversion")
+    conversion: str | None = None
+
+
+class InputSpec(BaseModel):
+    """How to turn pixels into the model's input: ``(pixels - mean) * scale``."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    layout: Literal["NCHW", "NHWC", "HWC"]
+    height: int | None = Field(None, description="None: any height (fully convolutional)")
+    width: int | None = None
+    colour: Literal["BGR", "RGB", "GRAY"]
+    mean: list[float]
+    scale: float
+
+
+class ModelEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    kind: Literal["detector", "expression", "landmarks", "descriptor"]
+    format: Literal["onnx", "dlib", "tensorrt"]
+    file: str = Field(description="path relative to the manifest's folder")
+    sha256: str
+    size_bytes: int
+    source: Source
+    input: InputSpec | None = None
+    outputs: list[str] = []
+    labels: list[str] | None = None
+    notes: str = ""
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    schema_version: int = SCHEMA_VERSION
+    verified_on: str | None = Field(None, description="what the self-check ran on, and when")
+    models: dict[str, ModelEntry] = {}
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_manifest(models_dir: Path) -> Manifest:
+    path = models_dir / MANIFEST_NAME
+    if not path.is_file():
+        raise ModelError(f"{path}: no model manifest",
+                         "run `edge models prepare` (or `make models`) first")
+    try:
+        return Manifest.model_validate_json(path.read_text())
+    except (ValidationError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: manifest is damaged ({str(exc).splitlines()[0]})",
+                         "run `edge models prepare --force` to rebuild it") from None
+
+
+def save_manifest(models_dir: Path, manifest: Manifest) -> Path:
+    path = models_dir / MANIFEST_NAME
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(manifest.model_dump_json(indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def entry(manifest: Manifest, name: str, models_dir: Path) -> ModelEntry:
+    """The entry called ``name``; raise a ModelError naming what is there instead."""
+    found = manifest.models.get(name)
+    if found is None:
+        known = ", ".join(sorted(manifest.models)) or "none"
+        raise ModelError(f"{models_dir / MANIFEST_NAME}: no model named {name!r} "
+                         f"(known: {known})", "check [models] in the settings")
+    return found
+
+
+def model_path(models_dir: Path, model: ModelEntry) -> Path:
+    return models_dir / model.file
+
+
+def verify_files(models_dir: Path, manifest: Manifest) -> list[str]:
+    """Problems found when re-checking every file against its manifest entry (empty: all ok)."""
+    problems = []
+    for name, model in sorted(manifest.models.items()):
+        path = model_path(models_dir, model)
+        if not path.is_file():
+            problems.append(f"{name}: {path} is missing")
+        elif (actual := sha256_file(path)) != model.sha256:
+            problems.append(f"{name}: {path} sha256 is {actual[:12]}..., the manifest says "
+                            f"{model.sha256[:12]}...")
+    return problems

@@ -1,0 +1,240 @@
+"""Settings: one TOML file plus ``EDGE_*`` environment overrides, validated by pydantic.
+
+Sections mirror the stages of the appliance. Environment variables use ``__`` between
+levels (``EDGE_MODELS__BACKEND=onnxruntime``) and win over the file, so a systemd drop-in
+or a container can change one value without editing the file.
+
+A wrong value is reported as one line per problem that names the key, where the value came
+from (file or environment variable) and what is allowed; see :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from edge.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - JetPack 6 ships Python 3.10
+    import tomli as tomllib
+
+ENV_PREFIX = "EDGE_"
+ENV_DELIMITER = "__"
+CONFIG_ENV = "EDGE_CONFIG"
+DEFAULT_CONFIG_PATHS = (Path("/etc/edge/edge.toml"), Path("config/edge.toml"))
+
+
+class Section(BaseModel):
+    """A settings section: unknown keys are errors, so a typo never goes unnoticed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeviceSettings(Section):
+    id: str = Field("edge-dev", pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                    description="device id: letters, digits, '-' and '_' (used in MQTT topics)")
+    site: str = Field("default", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    timezone: str = Field("UTC", description="IANA zone for clock hours, e.g. Europe/Berlin")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as "
+                             "'UTC' or 'Europe/Berlin'") from exc
+        return value
+
+
+class CameraSettings(Section):
+    source: str = Field("test://", description="csi://0, v4l2:///dev/video0, rtsp://..., "
+                        "file:///path.mp4 or test://")
+    pipeline: str | None = Field(None, description="full GStreamer pipeline, overrides source")
+    sample_every: int = Field(1, ge=1, le=120, description="process every n-th frame")
+    width: int = Field(640, ge=64, le=7680)
+    height: int = Field(480, ge=64, le=4320)
+    fps: int = Field(24, ge=1, le=240)
+
+
+class ModelsSettings(Section):
+    dir: Path = Field(Path("engines"), description="folder holding manifest.json and models")
+    backend: Literal["onnxruntime", "tensorrt"] = "onnxruntime"
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: CUDA when onnxruntime-gpu and a GPU are present, else CPU")
+    threads: int = Field(0, ge=0, le=256, description="intra-op threads, 0 = library default")
+    detector: str = "retinaface-mnet025"
+    expression: str = "fer-mini-xception"
+    landmarks: Literal["68", "5"] = Field(
+        "68", description="dlib landmark model; '5' avoids the 68-point model's "
+        "non-commercial iBUG 300-W training data")
+    descriptor: str = "dlib-resnet-v1"
+
+
+class DetectionSettings(Section):
+    input_width: int = Field(640, ge=32, le=4096, multiple_of=32)
+    input_height: int = Field(480, ge=32, le=4096, multiple_of=32)
+    score_threshold: float = Field(0.8, gt=0.0, lt=1.0)
+    nms_iou: float = Field(0.4, gt=0.0, le=1.0)
+    min_face_px: int = Field(20, ge=1, description="ignore faces smaller than this (box side)")
+
+
+class IdentitySettings(Section):
+    threshold: float = Field(0.95, ge=-1.0, le=1.0,
+                             description="cosine similarity needed to accept a match")
+    recheck_seconds: float = Field(3.0, gt=0.0)
+
+
+class EmotionSettings(Section):
+    crop_margin: float = Field(0.1, ge=0.0, le=1.0,
+                               description="margin around the face box, fraction of its side")
+
+
+class AnalyticsSettings(Section):
+    ring_weeks: int = Field(1, ge=1, le=52, description="hourly history kept per person")
+    min_faces_per_hour: int = Field(5, ge=1)
+    lof_k: int = Field(20, ge=2)
+    lof_threshold: float = Field(1.5, gt=0.0)
+    min_history_hours: int = Field(24, ge=2)
+    require_lof_anomaly: bool = True
+    level_cuts: tuple[int, int, int] = Field(
+        (1, 3, 5), description="lowest level of Low, Medium and High risk")
+
+    @field_validator("level_cuts")
+    @classmethod
+    def _increasing(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
+        if not 0 < value[0] < value[1] < value[2] <= 10:
+            raise ValueError("must be three increasing levels between 1 and 10, e.g. [1, 3, 5]")
+        return value
+
+
+class MqttSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    protocol: Literal["5", "3.1.1"] = "5"
+    topic_prefix: str = Field("edge", pattern=r"^[A-Za-z0-9_/-]{1,64}$")
+    keepalive: int = Field(30, ge=5, le=3600)
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    username: str | None = None
+
+
+def _default_state_dir() -> Path:
+    # systemd's StateDirectory= exports STATE_DIRECTORY; elsewhere keep state beside us.
+    return Path(os.environ.get("STATE_DIRECTORY", "state"))
+
+
+class StorageSettings(Section):
+    state_dir: Path = Field(default_factory=_default_state_dir)
+
+
+class DeploymentSettings(Section):
+    purpose: Literal["medical", "safety", "research"] | None = Field(
+        None, description="why emotions are inferred here; see README 'Lawful use'")
+    legal_basis: str = ""
+
+
+class Settings(BaseSettings):
+    """All settings of one device."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_DELIMITER, extra="forbid", frozen=True
+    )
+
+    device: DeviceSettings = DeviceSettings()
+    camera: CameraSettings = CameraSettings()
+    models: ModelsSettings = ModelsSettings()
+    detection: DetectionSettings = DetectionSettings()
+    identity: IdentitySettings = IdentitySettings()
+    emotion: EmotionSettings = EmotionSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
+    mqtt: MqttSettings = MqttSettings()
+    storage: StorageSettings = StorageSettings()
+    deployment: DeploymentSettings = DeploymentSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init kwargs; the environment must win over it.
+        return env_settings, init_settings
+
+
+def default_config_path() -> Path | None:
+    """$EDGE_CONFIG, else the first of /etc/edge/edge.toml and ./config/edge.toml."""
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    return next((p for p in DEFAULT_CONFIG_PATHS if p.is_file()), None)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found",
+                          "pass an existing file, or copy config/edge.toml") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return sorted(model.model_fields)
+
+
+def describe_validation_error(exc: ValidationError, path: Path | None) -> str:
+    """One line per problem: key, where the value came from, what is allowed."""
+    lines = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        key = ".".join(str(p) for p in loc)
+        env_name = ENV_PREFIX + ENV_DELIMITER.join(str(p) for p in loc).upper()
+        if env_name in os.environ:
+            origin = f"environment variable {env_name}"
+        elif path is not None:
+            origin = str(path)
+        else:
+            origin = "defaults"
+        if error["type"] == "extra_forbidden":
+            allowed = ", ".join(_allowed_keys(Settings, loc))
+            lines.append(f"{origin}: {key}: unknown key; allowed here: {allowed}")
+            continue
+        message = str(error["msg"]).removeprefix("Value error, ")
+        value = error.get("input")
+        shown = f" = {value!r}" if not isinstance(value, dict) else ""
+        lines.append(f"{origin}: {key}{shown}: {message}")
+    return "\n".join(lines)
+
+
+def load_settings(path: Path | str | None = None, *, use_default_path: bool = True) -> Settings:
+    """Load and validate settings; raise :class:`ConfigError` with readable lines."""
+    config_path = Path(path) if path is not None else None
+    if config_path is None and use_default_path:
+        config_path = default_config_path()
+    data = read_toml(config_path) if config_path is not None else {}
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, config_path)) from None

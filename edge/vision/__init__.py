@@ -1,0 +1,1 @@
+"""Vision stages: detect, align, identify, classify expression. No I/O beyond reading images."""

@@ -1,0 +1,147 @@
+"""RetinaFace: letterbox, prior boxes, box and landmark decoding, threshold, NMS.
+
+Every frame of a batch is letterboxed to the same input size (scaled to fit, padded at the
+right and bottom with the mean colour, which becomes zero after normalisation), so one
+engine call serves the whole batch and a detection maps back to the frame by a single
+division: no offset, no rounding drift.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from edge.inference.base import Engine
+from edge.models.manifest import InputSpec
+from edge.vision.boxes import nms
+from edge.vision.records import Detections
+
+STEPS = (8, 16, 32)
+MIN_SIZES = ((16, 32), (64, 128), (256, 512))
+VARIANCES = (0.1, 0.2)
+PRE_NMS_TOP_K = 5000
+MAX_FACES = 750
+
+
+@lru_cache(maxsize=8)
+def prior_boxes(height: int, width: int) -> np.ndarray:
+    """Priors (A, 4) as (cx, cy, w, h) normalised to the input size, in the network's order:
+    stride by stride, row by row, column by column, size by size."""
+    parts = []
+    for step, sizes in zip(STEPS, MIN_SIZES):
+        rows, cols = math.ceil(height / step), math.ceil(width / step)
+        ys, xs = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+        centres = np.stack([(xs.ravel() + 0.5) * step / width,
+                            (ys.ravel() + 0.5) * step / height], axis=1)
+        for_sizes = [np.column_stack([centres, np.full(len(centres), s / width),
+                                      np.full(len(centres), s / height)]) for s in sizes]
+        # interleave sizes per position, as the network's anchors are laid out
+        parts.append(np.stack(for_sizes, axis=1).reshape(-1, 4))
+    priors = np.concatenate(parts).astype(np.float32)
+    priors.setflags(write=False)
+    return priors
+
+
+def decode_boxes(loc: np.ndarray, priors: np.ndarray) -> np.ndarray:
+    """(..., A, 4) offsets -> (..., A, 4) x1, y1, x2, y2 normalised to the input size."""
+    centre = priors[..., :2] + loc[..., :2] * VARIANCES[0] * priors[..., 2:]
+    size = priors[..., 2:] * np.exp(loc[..., 2:] * VARIANCES[1])
+    return np.concatenate([centre - size / 2, centre + size / 2], axis=-1)
+
+
+def decode_landmarks(raw: np.ndarray, priors: np.ndarray) -> np.ndarray:
+    """(..., A, 10) offsets -> (..., A, 5, 2) points normalised to the input size."""
+    points = raw.reshape(*raw.shape[:-1], 5, 2)
+    return priors[..., None, :2] + points * VARIANCES[0] * priors[..., None, 2:]
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    scale: float  # input pixels per frame pixel
+
+
+def letterbox(frame: np.ndarray, width: int, height: int,
+              fill: Sequence[float]) -> tuple[np.ndarray, Letterbox]:
+    """Fit ``frame`` into width x height keeping its aspect; pad right and bottom."""
+    frame_h, frame_w = frame.shape[:2]
+    scale = min(width / frame_w, height / frame_h)
+    new_w, new_h = min(width, round(frame_w * scale)), min(height, round(frame_h * scale))
+    canvas = np.empty((height, width, 3), np.uint8)
+    canvas[...] = np.clip(np.round(fill), 0, 255).astype(np.uint8)
+    if (new_w, new_h) == (frame_w, frame_h):
+        canvas[:new_h, :new_w] = frame
+    else:
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        canvas[:new_h, :new_w] = cv2.resize(frame, (new_w, new_h), interpolation=interpolation)
+    # the exact scale of the placed image, per axis, may differ from `scale` by rounding;
+    # use the horizontal one (aspect preserved to within one pixel).
+    return canvas, Letterbox(scale=new_w / frame_w)
+
+
+class RetinaFaceDetector:
+    """Batch face detector on any Engine that runs the RetinaFace graph."""
+
+    def __init__(self, engine: Engine, spec: InputSpec, *, input_width: int = 640,
+                 input_height: int = 480, score_threshold: float = 0.8, nms_iou: float = 0.4,
+                 min_face_px: int = 20) -> None:
+        self.engine = engine
+        self.spec = spec
+        self.input_width, self.input_height = input_width, input_height
+        self.score_threshold = score_threshold
+        self.nms_iou = nms_iou
+        self.min_face_px = min_face_px
+        self._mean = np.asarray(spec.mean, np.float32)
+        self._scale = np.float32(spec.scale)
+
+    def preprocess(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Letterbox]]:
+        batch = np.empty((len(frames), 3, self.input_height, self.input_width), np.float32)
+        boxes = []
+        for i, frame in enumerate(frames):
+            canvas, box = letterbox(frame, self.input_width, self.input_height, self.spec.mean)
+            if self.spec.colour == "RGB":
+                canvas = canvas[:, :, ::-1]
+            # (x - mean) * scale, written straight into the NCHW batch
+            np.subtract(canvas.transpose(2, 0, 1), self._mean[:, None, None], out=batch[i])
+            if self._scale != 1:
+                batch[i] *= self._scale
+            boxes.append(box)
+        return batch, boxes
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
+        """Faces in each BGR frame (one Detections per frame, same order)."""
+        if not frames:
+            return []
+        batch, boxes = self.preprocess(frames)
+        out = self.engine.run({self.spec.name: batch}, ["loc", "conf", "landmarks"])
+        priors = prior_boxes(self.input_height, self.input_width)
+        return [self._postprocess(out["loc"][i], out["conf"][i, :, 1], out["landmarks"][i],
+                                  priors, boxes[i], frames[i].shape[:2])
+                for i in range(len(frames))]
+
+    def _postprocess(self, loc: np.ndarray, scores: np.ndarray, raw_landmarks: np.ndarray,
+                     priors: np.ndarray, box: Letterbox,
+                     frame_shape: tuple[int, ...]) -> Detections:
+        candidates = np.flatnonzero(scores > self.score_threshold)
+        if candidates.size == 0:
+            return Detections.empty()
+        if candidates.size > PRE_NMS_TOP_K:
+            candidates = candidates[np.argsort(-scores[candidates])[:PRE_NMS_TOP_K]]
+        size = np.array([self.input_width, self.input_height], np.float32)
+        to_frame = size / box.scale
+        boxes = decode_boxes(loc[candidates], priors[candidates]) * np.tile(to_frame, 2)
+        points = decode_landmarks(raw_landmarks[candidates], priors[candidates]) * to_frame
+        kept = nms(boxes, scores[candidates], self.nms_iou, MAX_FACES)
+        boxes, points, kept_scores = boxes[kept], points[kept], scores[candidates][kept]
+        frame_h, frame_w = frame_shape
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, frame_w)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, frame_h)
+        sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        big_enough = sides >= self.min_face_px
+        return Detections(boxes[big_enough].astype(np.float32),
+                          kept_scores[big_enough].astype(np.float32),
+                          points[big_enough].astype(np.float32))

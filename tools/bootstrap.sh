@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# One set-up step shared by `make demo` and `make test`: system packages, the virtual
+# environment, and the models. Idempotent: a second run only checks.
+#
+# System packages are installed when running as root; otherwise the exact install line is
+# printed and the script stops, because silently skipping them would only move the failure
+# to a confusing place later.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+VENV="${VENV:-.venv}"
+WITH_TEST=0
+[ "${1:-}" = "--test" ] && WITH_TEST=1
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+# --- 1. Python itself --------------------------------------------------------------------
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    say "no '$PYTHON' on PATH. Install Python 3.10 or newer: apt-get install -y python3 python3-venv"
+    exit 1
+fi
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+    say "$("$PYTHON" --version 2>&1) is too old; the appliance needs Python >= 3.10 (set PYTHON=...)"
+    exit 1
+fi
+
+# --- 2. System packages: "check command|debian package" ----------------------------------
+# Each entry is checked by running the command; only the missing packages are installed.
+checks=(
+    "$PYTHON -c 'import venv, ensurepip'|python3-venv"
+)
+missing=()
+for entry in "${checks[@]}"; do
+    check="${entry%%|*}"
+    package="${entry##*|}"
+    if ! eval "$check" >/dev/null 2>&1; then
+        missing+=("$package")
+    fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    line="apt-get install -y ${missing[*]}"
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing system packages: ${missing[*]}"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        say "missing system packages. Run this, then run the same make command again:"
+        printf '    sudo %s\n' "$line" >&2
+        exit 1
+    fi
+fi
+
+# --- 3. Virtual environment --------------------------------------------------------------
+if [ ! -x "$VENV/bin/python" ]; then
+    say "creating virtual environment $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+extras=""
+[ "$WITH_TEST" = 1 ] && extras="[test]"
+stamp="$VENV/.installed"
+want="$(sha256sum pyproject.toml | cut -c1-16)$extras"
+if ! grep -qxF "$want" "$stamp" 2>/dev/null; then
+    say "installing the edge package and its dependencies into $VENV (first run: about a minute)"
+    log="$VENV/pip-install.log"
+    if ! { "$VENV/bin/python" -m pip install --disable-pip-version-check --upgrade pip \
+           && "$VENV/bin/python" -m pip install --disable-pip-version-check -e ".$extras"; } >"$log" 2>&1; then
+        grep -v "^WARNING: Location" "$log" | tail -n 25 >&2
+        say "pip install failed; the full log is $log"
+        exit 1
+    fi
+    echo "$want" >>"$stamp"
+fi
+
+# --- 4. Models ---------------------------------------------------------------------------
+"$VENV/bin/edge" models prepare
