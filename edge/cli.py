@@ -28,13 +28,13 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _open_store(settings: Settings):  # noqa: ANN202 - keeps sqlite out of start-up
+def _open_store(settings: Settings):
     from edge.store import Store
 
     return Store(settings.storage.state_dir)
 
 
-def _analyzer(settings: Settings):  # noqa: ANN202
+def _analyzer(settings: Settings):
     from edge.vision.identity import Gallery
     from edge.vision.pipeline import FaceAnalyzer, VisionModels
 

@@ -82,7 +82,7 @@ class ModelsSettings(Section):
 class DetectionSettings(Section):
     input_width: int = Field(640, ge=32, le=4096, multiple_of=32)
     input_height: int = Field(480, ge=32, le=4096, multiple_of=32)
-    score_threshold: float = Field(0.8, gt=0.0, lt=1.0)
+    score_threshold: float = Field(0.5, gt=0.0, lt=1.0)
     nms_iou: float = Field(0.4, gt=0.0, le=1.0)
     min_face_px: int = Field(20, ge=1, description="ignore faces smaller than this (box side)")
 

@@ -165,7 +165,7 @@ def face_recognition_models_dir() -> Path:
         raise ModelError("the package face-recognition-models is not installed",
                          "run `make models` (it installs it), or pip install "
                          "face-recognition-models==0.3.0")
-    return Path(list(spec.submodule_search_locations)[0]) / "models"
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

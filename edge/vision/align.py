@@ -77,7 +77,7 @@ class FaceAligner:
         angle = eye_angle_deg(detections.landmarks[index])
         width, height = upright_size(x2 - x1, y2 - y1, angle)
         scale = min(1.0, MAX_FACE_PX / max(width, height, 1.0))
-        side = int(math.ceil(2.0 * max(width, height) * scale))
+        side = math.ceil(2.0 * max(width, height) * scale)
         centre = ((x1 + x2) / 2, (y1 + y2) / 2)
         # rotate by +angle about the box centre (OpenCV: positive = counter-clockwise on
         # screen), which levels the eyes, then move the centre to the canvas centre

@@ -87,7 +87,7 @@ class RetinaFaceDetector:
     """Batch face detector on any Engine that runs the RetinaFace graph."""
 
     def __init__(self, engine: Engine, spec: InputSpec, *, input_width: int = 640,
-                 input_height: int = 480, score_threshold: float = 0.8, nms_iou: float = 0.4,
+                 input_height: int = 480, score_threshold: float = 0.5, nms_iou: float = 0.4,
                  min_face_px: int = 20) -> None:
         self.engine = engine
         self.spec = spec

@@ -92,3 +92,62 @@ def collect(models: VisionModels, lfw_genuine: int = 40) -> IdentityEvidence:
     matrix = np.asarray(strangers) @ np.asarray(strangers).T
     impostor = matrix[np.triu_indices(len(strangers), 1)]
     return IdentityEvidence(per_variant, np.asarray(genuine), impostor)
+
+
+@dataclass
+class RecallResult:
+    side: int
+    found: int
+    total: int
+    false_on_faces: int  # extra boxes in frames of faces
+    false_on_non_faces: int  # boxes in frames of lfw_subset's 100 non-face patches
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.total
+
+
+def tiled_frames(tiles: np.ndarray, side: int, width: int = 640,
+                 height: int = 480) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """640x480 grey frames holding the tiles at ``side`` px on a grid; and their true boxes."""
+    cell = 2 * side
+    cols, rows = width // cell, height // cell
+    frames, truths = [], []
+    for start in range(0, len(tiles), cols * rows):
+        canvas = np.full((height, width), 128, np.uint8)
+        boxes = []
+        for k, tile in enumerate(tiles[start:start + cols * rows]):
+            row, col = divmod(k, cols)
+            x, y = col * cell + side // 2, row * cell + side // 2
+            canvas[y:y + side, x:x + side] = cv2.resize(tile, (side, side),
+                                                        interpolation=cv2.INTER_CUBIC)
+            boxes.append((x, y, x + side, y + side))
+        frames.append(cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR))
+        truths.append(np.asarray(boxes, np.float32))
+    return frames, truths
+
+
+def detection_recall(models: VisionModels, side: int) -> RecallResult:
+    """Recall of the detector on lfw_subset's 100 faces shown at ``side`` pixels.
+
+    lfw_subset's faces are tight 25x25 crops (brows to chin, no hair or context), a hard
+    case for RetinaFace, which was trained on whole heads: a lower bound for real cameras.
+    A face counts as found when a detection overlaps it with IoU > 0.3 (its box is a
+    whole-head box, larger than the tight crop).
+    """
+    from skimage import data
+
+    from edge.vision.boxes import iou_matrix
+
+    found = extra = 0
+    frames, truths = tiled_frames(samples.lfw_faces(100), side)
+    for frame, truth in zip(frames, truths):
+        detections = models.detector.detect([frame])[0]
+        if len(detections):
+            overlap = iou_matrix(truth, detections.boxes)
+            found += int((overlap.max(axis=1) > 0.3).sum())
+            extra += int((overlap.max(axis=0) <= 0.3).sum())
+    non_faces = np.clip(np.round(data.lfw_subset()[100:] * 255), 0, 255).astype(np.uint8)
+    frames, _ = tiled_frames(non_faces, side)
+    false_non_faces = sum(len(models.detector.detect([frame])[0]) for frame in frames)
+    return RecallResult(side, found, 100, extra, false_non_faces)

@@ -1,0 +1,32 @@
+# Two commands do all the set-up on a fresh Debian/Ubuntu/JetPack machine:
+#   make demo   set up, then run the main job on the embedded default
+#   make test   set up, then run lint and every test
+# Everything generated (.venv, engines/*) is rebuilt by these targets, never committed.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test setup setup-test models lint clean
+
+demo: setup
+	$(BIN)/edge demo
+
+test: setup-test
+	$(BIN)/ruff check edge tools tests
+	$(BIN)/python -m pytest
+
+setup:
+	PYTHON=$(PYTHON) VENV=$(VENV) bash tools/bootstrap.sh
+
+setup-test:
+	PYTHON=$(PYTHON) VENV=$(VENV) bash tools/bootstrap.sh --test
+
+models: setup
+
+lint: setup-test
+	$(BIN)/ruff check edge tools tests
+
+clean:
+	rm -rf $(VENV) engines/*.onnx engines/*.dat engines/manifest.json engines/.cache \
+	       .pytest_cache .ruff_cache

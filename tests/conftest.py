@@ -1,0 +1,52 @@
+"""Shared fixtures: the real models in engines/ (prepared once), real photos, a tmp state."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edge.models.prepare import prepare_models
+from edge.settings import Settings
+from edge.vision.pipeline import VisionModels
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS_DIR = REPO / "engines"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No EDGE_* variable of the caller's shell may change what a test sees."""
+    for name in list(os.environ):
+        if name.startswith("EDGE_") or name == "STATE_DIRECTORY":
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    # `make test` prepared them already; this is a no-op then, and a build otherwise.
+    prepare_models(MODELS_DIR, progress=lambda _message: None)
+    return MODELS_DIR
+
+
+@pytest.fixture(scope="session")
+def settings(models_dir: Path) -> Settings:
+    return Settings(models={"dir": models_dir})
+
+
+@pytest.fixture(scope="session")
+def vision_models(settings: Settings) -> Iterator[VisionModels]:
+    models = VisionModels.load(settings)
+    yield models
+    models.close()
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, models_dir: Path) -> Path:
+    """Environment for in-process CLI runs: real models, a private state directory."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("EDGE_MODELS__DIR", str(models_dir))
+    monkeypatch.setenv("EDGE_STORAGE__STATE_DIR", str(state))
+    return state

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.cli import main
+from edge.errors import ConfigError
+from edge.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "edge.toml"
+    path.write_text(text)
+    return path
+
+
+def test_documented_example_is_valid_and_matches_defaults() -> None:
+    example = load_settings(REPO / "config" / "edge.toml")
+    assert example.model_dump(exclude={"storage"}) == Settings().model_dump(exclude={"storage"})
+
+
+def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, '[mqtt]\nport = 1884\nhost = "broker"\n')
+    monkeypatch.setenv("EDGE_MQTT__PORT", "8883")
+    settings = load_settings(path)
+    assert settings.mqtt.port == 8883
+    assert settings.mqtt.host == "broker"
+
+
+def test_unrelated_edge_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGE_CONFIG", "/nonexistent.toml")
+    assert load_settings(None, use_default_path=False).device.id == "edge-dev"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[mqtt]\nport = 70000\n", "mqtt.port = 70000: Input should be less than or equal to 65535"),
+    ('[models]\nbackend = "trt"\n', "models.backend = 'trt': Input should be 'onnxruntime' or "
+                                    "'tensorrt'"),
+    ('[models]\nbakend = "onnxruntime"\n', "models.bakend: unknown key; allowed here: backend,"),
+    ('[device]\ntimezone = "Mars/Base"\n', "device.timezone = 'Mars/Base': unknown time zone"),
+    ("[detection]\ninput_width = 650\n", "detection.input_width = 650: Input should be a "
+                                         "multiple of 32"),
+    ("[analytics]\nlevel_cuts = [5, 3, 1]\n", "analytics.level_cuts = [5, 3, 1]: must be three "
+                                              "increasing levels"),
+    ('[mqtt]\nprotocol = "4"\n', "mqtt.protocol = '4': Input should be '5' or '3.1.1'"),
+    ("[nonsense]\nx = 1\n", "nonsense: unknown key; allowed here: analytics, camera,"),
+])
+def test_bad_value_is_one_line_naming_key_file_and_allowed(tmp_path: Path, text: str,
+                                                            expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    message = str(caught.value)
+    assert len(message.splitlines()) == 1
+    assert message.startswith(f"{path}: ")
+    assert expected in message
+
+
+def test_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGE_CAMERA__SAMPLE_EVERY", "0")
+    with pytest.raises(ConfigError, match=r"^environment variable EDGE_CAMERA__SAMPLE_EVERY: "
+                                          r"camera.sample_every = '0': Input should be greater"):
+        load_settings(None, use_default_path=False)
+
+
+def test_several_problems_one_line_each(tmp_path: Path) -> None:
+    path = write(tmp_path, "[mqtt]\nport = 0\nkeepalive = 1\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert len(str(caught.value).splitlines()) == 2
+
+
+def test_invalid_toml_names_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "[mqtt\nport = 1\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: not valid TOML: .*line 1"):
+        load_settings(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "absent.toml")
+
+
+def test_config_check_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "check", str(REPO / "config" / "edge.toml")]) == 0
+    assert "is valid" in capsys.readouterr().out
+    bad = write(tmp_path, "[mqtt]\nport = -1\n")
+    assert main(["config", "check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}: mqtt.port = -1")
+    assert "Traceback" not in err
