@@ -13,11 +13,16 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge import __version__
 from edge.errors import EdgeError, ImageError
 from edge.logs import configure_logging, get_logger
 from edge.settings import Settings, default_config_path, load_settings
+
+if TYPE_CHECKING:
+    from edge.store import Store
+    from edge.vision.pipeline import FaceAnalyzer
 
 EXIT_USER_ERROR = 2
 
@@ -28,13 +33,13 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _open_store(settings: Settings):
-    from edge.store import Store
+def _open_store(settings: Settings) -> Store:
+    from edge.store import Store  # imported late: `edge config check` needs none of this
 
     return Store(settings.storage.state_dir)
 
 
-def _analyzer(settings: Settings):
+def _analyzer(settings: Settings) -> FaceAnalyzer:
     from edge.vision.identity import Gallery
     from edge.vision.pipeline import FaceAnalyzer, VisionModels
 
@@ -105,6 +110,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         descriptors.append(faces[0][1])
     with _open_store(settings) as store:
         count = store.enroll(args.person, args.consent.strip(), args.consent_date, descriptors)
+    get_logger("edge.enroll").info("enrolled", new_templates=len(descriptors), templates=count)
     print(f"enrolled {args.person}: {len(descriptors)} new template(s), {count} in all")
     return 0
 

@@ -16,7 +16,8 @@ _device_id = "unknown"
 
 
 def _add_device_id(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
-    event.setdefault("device", _device_id)
+    # set unconditionally: no event field may pass for the device this line came from
+    event["device_id"] = _device_id
     return event
 
 

