@@ -161,6 +161,32 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from edge.analytics.simulate import (
+        SimulationConfig,
+        format_report,
+        plot_person,
+        run_simulation,
+    )
+
+    settings = _settings(args)
+    analytics = settings.analytics
+    if args.lof_threshold is not None:
+        analytics = analytics.model_copy(update={"lof_threshold": args.lof_threshold})
+    if args.people < 1 or args.weeks < 2:
+        raise EdgeError("--people must be >= 1 and --weeks >= 2 (episodes start in week 2)")
+    config = SimulationConfig(people=args.people, weeks=args.weeks, seed=args.seed,
+                              timezone=settings.device.timezone)
+    state_dir = Path(args.state_dir) if args.state_dir else None
+    report = run_simulation(config, analytics, state_dir,
+                            progress=lambda m: print(f"[simulate] {m}", file=sys.stderr))
+    print(format_report(report))
+    if args.png:
+        person = max(report.people, key=lambda p: (p.episodes, p.found)).person_id
+        print(f"timeline of {person}: {plot_person(report, person, Path(args.png))}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge.demo import run_vision_demo
 
@@ -209,6 +235,19 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("images", nargs="+")
     analyze.add_argument("--json", action="store_true", help="machine-readable output")
     analyze.set_defaults(func=cmd_analyze)
+
+    simulate = sub.add_parser("simulate", help="replay a synthetic cohort through the real "
+                              "aggregation, store and grading code")
+    simulate.add_argument("--people", type=int, default=10)
+    simulate.add_argument("--weeks", type=int, default=4)
+    simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument("--lof-threshold", type=float, default=None,
+                          help="override analytics.lof_threshold (the study used 1.5 and 2)")
+    simulate.add_argument("--png", default="simulation-timeline.png",
+                          help="timeline of the person with most episodes ('' for none)")
+    simulate.add_argument("--state-dir", help="keep the simulated store here (default: a "
+                          "throwaway folder)")
+    simulate.set_defaults(func=cmd_simulate)
 
     demo = sub.add_parser("demo", help="run the vision pipeline on bundled test photos")
     demo.set_defaults(func=cmd_demo)

@@ -105,6 +105,8 @@ class AnalyticsSettings(Section):
     lof_threshold: float = Field(1.5, gt=0.0)
     min_history_hours: int = Field(24, ge=2)
     require_lof_anomaly: bool = True
+    sigma_floor: float = Field(0.01, ge=0.0, le=1.0,
+                               description="smallest standard deviation used by 3-sigma")
     level_cuts: tuple[int, int, int] = Field(
         (1, 3, 5), description="lowest level of Low, Medium and High risk")
 

@@ -17,7 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.analytics.records import (
+    HourlyVector,
+    PartialHour,
+    RiskGrade,
+    parse_utc,
+    utc_text,
+)
 from edge.errors import EdgeError
+from edge.logs import get_logger
+from edge.vision.records import COMPONENTS
 
 DB_NAME = "edge.sqlite3"
 PERSON_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -39,6 +48,45 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX templates_person ON templates(person_id);
     """,
+    # 2: hourly ring buffers, partial hours, risk grades, and the MQTT outbox
+    f"""
+    CREATE TABLE hourly_vectors (
+        person_id   TEXT NOT NULL REFERENCES people(person_id) ON DELETE CASCADE,
+        hour_start  TEXT NOT NULL,
+        {", ".join(f"{name} REAL NOT NULL" for name in COMPONENTS)},
+        faces       INTEGER NOT NULL,
+        PRIMARY KEY (person_id, hour_start)
+    ) WITHOUT ROWID;
+    CREATE TABLE partial_hours (
+        person_id   TEXT PRIMARY KEY REFERENCES people(person_id) ON DELETE CASCADE,
+        hour_start  TEXT NOT NULL,
+        total       BLOB NOT NULL,
+        faces       INTEGER NOT NULL
+    );
+    CREATE TABLE risk_grades (
+        person_id     TEXT NOT NULL REFERENCES people(person_id) ON DELETE CASCADE,
+        hour_start    TEXT NOT NULL,
+        status        TEXT NOT NULL,
+        level         INTEGER NOT NULL,
+        label         TEXT NOT NULL,
+        lof_score     REAL,
+        anomaly       INTEGER NOT NULL,
+        fired         TEXT NOT NULL,
+        history_hours INTEGER NOT NULL,
+        PRIMARY KEY (person_id, hour_start)
+    ) WITHOUT ROWID;
+    CREATE TABLE outbox (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id  TEXT NOT NULL UNIQUE,
+        person_id   TEXT REFERENCES people(person_id) ON DELETE CASCADE,
+        topic       TEXT NOT NULL,
+        payload     BLOB NOT NULL,
+        created_at  TEXT NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        state       TEXT NOT NULL DEFAULT 'pending',
+        last_error  TEXT
+    );
+    """,
 )
 
 
@@ -52,19 +100,24 @@ class Person:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_text(datetime.now(timezone.utc))
+
 
 
 class Store:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = Path(state_dir)
         self.path = self.state_dir / DB_NAME
+        self.quarantined: Path | None = None
         old_umask = os.umask(0o077)  # files SQLite creates (-wal, -shm) are 0600 too
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(self.state_dir, 0o700)
-            self._db = sqlite3.connect(self.path, isolation_level=None,
-                                       check_same_thread=True, timeout=30)
+            self._db = self._connect()
+            if not self._healthy():
+                self._db.close()
+                self.quarantined = self._move_aside()
+                self._db = self._connect()
         except (OSError, sqlite3.Error) as exc:
             raise EdgeError(f"{self.path}: cannot open the state store ({exc})",
                             "check storage.state_dir and its permissions") from None
@@ -75,6 +128,34 @@ class Store:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        # autocommit mode; transactions are explicit (BEGIN IMMEDIATE) so that a writer
+        # waits for the lock up front instead of failing half-way; readers never block in WAL
+        return sqlite3.connect(self.path, isolation_level=None, check_same_thread=True,
+                               timeout=30)
+
+    def _healthy(self) -> bool:
+        try:
+            rows = self._db.execute("PRAGMA integrity_check").fetchall()
+        except sqlite3.DatabaseError as exc:
+            self._problem = str(exc)
+            return False
+        self._problem = "; ".join(str(r[0]) for r in rows[:3])
+        return rows == [("ok",)]
+
+    def _move_aside(self) -> Path:
+        """Keep a damaged database for inspection (0600), start a fresh one: no crash loop."""
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(f"{self.path}{suffix}")
+            if source.exists():
+                source.replace(Path(f"{target}{suffix}"))
+        get_logger(__name__).error(
+            "state_store_corrupt_moved_aside", problem=self._problem, moved_to=str(target),
+            action="a fresh store was created; enrolments and history start empty")
+        return target
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -147,3 +228,77 @@ class Store:
             return [], np.zeros((0, 128), np.float32)
         return ([r[0] for r in rows],
                 np.stack([np.frombuffer(r[1], np.float32) for r in rows]))
+
+    # --- hourly ring buffers -------------------------------------------------------------
+    def record_hours(self, vectors: Sequence[HourlyVector], grades: Sequence[RiskGrade] = (),
+                     *, keep_hours: int) -> None:
+        """Store closed hours and their grades in one transaction; keep a ring per person.
+
+        At most ``keep_hours`` hours are kept per person: the oldest drop out on insert, and
+        with them every grade older than the oldest hour kept. Nothing about a person
+        outlives the ring.
+        """
+        columns = ", ".join(COMPONENTS)
+        marks = ", ".join("?" for _ in COMPONENTS)
+        with self.transaction() as db:
+            db.executemany(
+                f"INSERT OR REPLACE INTO hourly_vectors(person_id, hour_start, {columns}, faces) "
+                f"VALUES (?, ?, {marks}, ?)",
+                [(v.person_id, utc_text(v.hour_start), *map(float, v.vector), v.faces)
+                 for v in vectors])
+            db.executemany(
+                "INSERT OR REPLACE INTO risk_grades(person_id, hour_start, status, level, label, "
+                "lof_score, anomaly, fired, history_hours) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(g.person_id, utc_text(g.hour_start), g.status, g.level, g.label, g.lof_score,
+                  int(g.anomaly), ",".join(g.fired), g.history_hours) for g in grades])
+            for person_id in {v.person_id for v in vectors}:
+                db.execute(
+                    "DELETE FROM hourly_vectors WHERE person_id = ?1 AND hour_start NOT IN "
+                    "(SELECT hour_start FROM hourly_vectors WHERE person_id = ?1 "
+                    " ORDER BY hour_start DESC LIMIT ?2)", (person_id, keep_hours))
+                db.execute(
+                    "DELETE FROM risk_grades WHERE person_id = ?1 AND hour_start < "
+                    "(SELECT MIN(hour_start) FROM hourly_vectors WHERE person_id = ?1)",
+                    (person_id,))
+
+    def history(self, person_id: str, before: datetime | None = None,
+                limit: int | None = None) -> tuple[list[datetime], np.ndarray]:
+        """A person's hourly vectors, oldest first, strictly before ``before``."""
+        query = (f"SELECT hour_start, {', '.join(COMPONENTS)} FROM hourly_vectors "
+                 "WHERE person_id = ? AND hour_start < ? ORDER BY hour_start DESC LIMIT ?")
+        rows = self._db.execute(query, (person_id, utc_text(before) if before else "~",
+                                        -1 if limit is None else limit)).fetchall()
+        rows.reverse()
+        hours = [parse_utc(r[0]) for r in rows]
+        matrix = np.asarray([r[1:] for r in rows], np.float64).reshape(-1, len(COMPONENTS))
+        return hours, matrix
+
+    def hours_kept(self, person_id: str) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM hourly_vectors WHERE person_id = ?",
+                                    (person_id,)).fetchone()[0])
+
+    # --- partial hours (flushed on shutdown, recovered on start) -----------------------
+    def save_partials(self, partials: Sequence[PartialHour]) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM partial_hours")
+            db.executemany(
+                "INSERT INTO partial_hours(person_id, hour_start, total, faces) "
+                "VALUES (?, ?, ?, ?)",
+                [(p.person_id, utc_text(p.hour_start), np.asarray(p.total, np.float64).tobytes(),
+                  p.faces) for p in partials])
+
+    def load_partials(self) -> list[PartialHour]:
+        rows = self._db.execute(
+            "SELECT person_id, hour_start, total, faces FROM partial_hours").fetchall()
+        return [PartialHour(r[0], parse_utc(r[1]), np.frombuffer(r[2], np.float64).copy(), r[3])
+                for r in rows]
+
+    # --- risk grades -------------------------------------------------------------------------
+    def grades(self, person_id: str | None = None) -> list[RiskGrade]:
+        query = ("SELECT person_id, hour_start, status, level, label, lof_score, anomaly, fired, "
+                 "history_hours FROM risk_grades")
+        rows = (self._db.execute(query + " WHERE person_id = ? ORDER BY hour_start",
+                                 (person_id,)) if person_id is not None else
+                self._db.execute(query + " ORDER BY person_id, hour_start")).fetchall()
+        return [RiskGrade(r[0], parse_utc(r[1]), r[2], r[3], r[4], r[5], bool(r[6]),
+                          tuple(f for f in r[7].split(",") if f), r[8]) for r in rows]

@@ -1,0 +1,1 @@
+"""Hourly aggregation, ring buffers, LOF (Manhattan) and 3-sigma risk grading."""
