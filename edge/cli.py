@@ -187,6 +187,28 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from edge.publish.central import watch_alerts
+
+    if not 1 <= args.port <= 65535:
+        raise EdgeError(f"--port {args.port}: must be between 1 and 65535")
+    watch_alerts(args.broker, args.port, args.topic_prefix, ca_file=args.ca_file,
+                 cert_file=args.cert_file, key_file=args.key_file, count=args.count,
+                 timeout=args.timeout)
+    return 0
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    with _open_store(_settings(args)) as store:
+        counts = store.outbox_counts()
+        messages = store.outbox_messages()
+    print(f"{sum(counts.values())} queued: " + (", ".join(f"{n} {s}" for s, n in counts.items())
+                                                 or "nothing to send"))
+    for message_id, state, attempts, error in messages:
+        print(f"  {message_id} {state:8} attempts={attempts} {error or ''}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge.demo import run_vision_demo
 
@@ -248,6 +270,21 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--state-dir", help="keep the simulated store here (default: a "
                           "throwaway folder)")
     simulate.set_defaults(func=cmd_simulate)
+
+    alerts = sub.add_parser("alerts", help="central side: watch risk alerts live, "
+                            "de-duplicated")
+    alerts.add_argument("--broker", required=True, help="broker host name")
+    alerts.add_argument("--port", type=int, default=1883)
+    alerts.add_argument("--topic-prefix", default="edge")
+    alerts.add_argument("--ca-file")
+    alerts.add_argument("--cert-file")
+    alerts.add_argument("--key-file")
+    alerts.add_argument("--count", type=int, help="stop after this many alerts")
+    alerts.add_argument("--timeout", type=float, help="stop after this many seconds")
+    alerts.set_defaults(func=cmd_alerts)
+
+    outbox = sub.add_parser("outbox", help="what waits to be sent, and why")
+    outbox.set_defaults(func=cmd_outbox)
 
     demo = sub.add_parser("demo", help="run the vision pipeline on bundled test photos")
     demo.set_defaults(func=cmd_demo)

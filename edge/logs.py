@@ -21,6 +21,20 @@ def _add_device_id(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str,
     return event
 
 
+class _StderrLogger:
+    """Writes each line to whatever ``sys.stderr`` is at that moment (not at configure
+    time), so a replaced stream (a test's capture, a daemon's redirect) is never stale."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+def _stderr_logger_factory(*_args: Any) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def configure_logging(device_id: str, level: str = "INFO", json: bool | None = None) -> None:
     """Configure structlog once per process; ``json=None`` picks by whether stderr is a tty."""
     global _device_id
@@ -40,7 +54,7 @@ def configure_logging(device_id: str, level: str = "INFO", json: bool | None = N
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger_factory,
         cache_logger_on_first_use=False,
     )
 

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge.errors import ConfigError
@@ -121,13 +129,41 @@ class AnalyticsSettings(Section):
 class MqttSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
-    protocol: Literal["5", "3.1.1"] = "5"
-    topic_prefix: str = Field("edge", pattern=r"^[A-Za-z0-9_/-]{1,64}$")
+    protocol: Literal["5", "3.1.1"] = Field(
+        "5", description="MQTT 5 tells a refused publish (e.g. by ACL) from a delivered one; "
+        "3.1.1 cannot")
+    topic_prefix: str = Field("edge", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+                              max_length=64)
+    client_id: str | None = Field(None, description="default: edge-<device id>")
     keepalive: int = Field(30, ge=5, le=3600)
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
+    ca_file: Path | None = Field(None, description="CA bundle; setting it turns TLS on")
+    cert_file: Path | None = Field(None, description="client certificate (PEM)")
+    key_file: Path | None = Field(None, description="client key (PEM)")
     username: str | None = None
+    password: SecretStr | None = Field(
+        None, description="prefer EDGE_MQTT__PASSWORD or the systemd credential "
+        "'mqtt-password' to writing it here")
+    min_level: int = Field(1, ge=0, le=10, description="publish grades at or above this level; "
+                           "0 also publishes every 'No risk' hour")
+    outbox_max_messages: int = Field(10_000, ge=10)
+    outbox_max_age_hours: int = Field(168, ge=1)
+    refused_retry_s: float = Field(300.0, gt=0, description="resend a refused alert after")
+    stats_interval_s: float = Field(60.0, gt=0)
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"file {str(value)!r} not found")
+        return value
+
+    @model_validator(mode="after")
+    def _pairs(self) -> MqttSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together: set both or neither")
+        if self.cert_file is not None and self.ca_file is None:
+            raise ValueError("a client certificate needs TLS: set ca_file too")
+        return self
 
 
 def _default_state_dir() -> Path:

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ from edge.analytics.records import (
 )
 from edge.errors import EdgeError
 from edge.logs import get_logger
+from edge.publish.records import OutboxMessage
 from edge.vision.records import COMPONENTS
 
 DB_NAME = "edge.sqlite3"
@@ -84,6 +85,7 @@ MIGRATIONS: tuple[str, ...] = (
         created_at  TEXT NOT NULL,
         attempts    INTEGER NOT NULL DEFAULT 0,
         state       TEXT NOT NULL DEFAULT 'pending',
+        retry_after TEXT,
         last_error  TEXT
     );
     """,
@@ -302,3 +304,57 @@ class Store:
                 self._db.execute(query + " ORDER BY person_id, hour_start")).fetchall()
         return [RiskGrade(r[0], parse_utc(r[1]), r[2], r[3], r[4], r[5], bool(r[6]),
                           tuple(f for f in r[7].split(",") if f), r[8]) for r in rows]
+
+    # --- MQTT outbox ---------------------------------------------------------------------
+    def enqueue(self, messages: Sequence[OutboxMessage], *, max_messages: int,
+                max_age: timedelta, now: datetime) -> int:
+        """Commit messages to the outbox; enforce its bounds. Returns how many were dropped.
+
+        The bounds drop the oldest messages first: beyond ``max_messages``, and any older
+        than ``max_age``. A dropped alert is never silent: the caller counts and reports it.
+        """
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO outbox(message_id, person_id, topic, payload, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(m.message_id, m.person_id, m.topic, m.payload, utc_text(m.created_at))
+                 for m in messages])
+            aged = db.execute("DELETE FROM outbox WHERE created_at < ?",
+                              (utc_text(now - max_age),)).rowcount
+            over = db.execute(
+                "DELETE FROM outbox WHERE id NOT IN "
+                "(SELECT id FROM outbox ORDER BY id DESC LIMIT ?)", (max_messages,)).rowcount
+        return aged + over
+
+    def due_messages(self, now: datetime, limit: int = 100,
+                     exclude: Sequence[str] = ()) -> list[OutboxMessage]:
+        """Pending messages, and refused ones whose retry time has come, oldest first."""
+        rows = self._db.execute(
+            "SELECT message_id, person_id, topic, payload, created_at, attempts FROM outbox "
+            "WHERE state = 'pending' OR (state = 'refused' AND retry_after <= ?) "
+            "ORDER BY id LIMIT ?", (utc_text(now), limit + len(exclude))).fetchall()
+        skip = set(exclude)
+        return [OutboxMessage(r[0], r[1], r[2], bytes(r[3]), parse_utc(r[4]), r[5])
+                for r in rows if r[0] not in skip][:limit]
+
+    def delivered(self, message_ids: Sequence[str]) -> None:
+        with self.transaction() as db:
+            db.executemany("DELETE FROM outbox WHERE message_id = ?",
+                           [(m,) for m in message_ids])
+
+    def refused(self, message_id: str, reason: str, retry_after: datetime) -> None:
+        """The broker said no (e.g. ACL): keep the alert, note why, try again later."""
+        with self.transaction() as db:
+            db.execute("UPDATE outbox SET state = 'refused', attempts = attempts + 1, "
+                       "last_error = ?, retry_after = ? WHERE message_id = ?",
+                       (reason, utc_text(retry_after), message_id))
+
+    def outbox_counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()
+        return {state: count for state, count in rows}
+
+    def outbox_messages(self) -> list[tuple[str, str, int, str | None]]:
+        """(message id, state, attempts, last error) of every queued message, oldest first."""
+        return [tuple(r) for r in self._db.execute(
+            "SELECT message_id, state, attempts, last_error FROM outbox ORDER BY id")]
+

@@ -30,6 +30,10 @@ fi
 checks=(
     "$PYTHON -c 'import venv, ensurepip'|python3-venv"
 )
+if [ "$WITH_TEST" = 1 ]; then
+    # the tests run a real broker and make a test PKI
+    checks+=("test -x /usr/sbin/mosquitto|mosquitto" "command -v openssl|openssl")
+fi
 missing=()
 for entry in "${checks[@]}"; do
     check="${entry%%|*}"

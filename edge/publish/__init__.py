@@ -1,0 +1,1 @@
+"""Publishing risk levels over MQTT: payload schema, pseudonyms, durable outbox, client."""

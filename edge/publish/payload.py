@@ -1,0 +1,88 @@
+"""What leaves the box: versioned pydantic models, and nothing else.
+
+A risk alert carries the level and its label for one hour of one pseudonymous person, and
+the LOF flag. Never a vector, an image, a template, a name or the enrolled id: the models
+forbid extra fields, and the tests fail if a payload ever holds more.
+
+Consumers de-duplicate by ``message_id``: an alert may arrive twice (it is resent after a
+reconnect or a restart when its acknowledgement was lost), never zero times.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge.analytics.records import RiskGrade, utc_text
+
+SCHEMA_VERSION = 1
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def encode(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class RiskAlert(Payload):
+    kind: Literal["risk"] = "risk"
+    schema_version: Literal[1] = SCHEMA_VERSION
+    message_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    device: str
+    site: str
+    person: str = Field(pattern=r"^[0-9a-f]{16,64}$", description="keyed pseudonym")
+    hour_start: str
+    hour_end: str
+    level: int = Field(ge=0, le=10)
+    label: str
+    anomaly: bool
+
+    @classmethod
+    def from_grade(cls, grade: RiskGrade, *, device: str, site: str,
+                   pseudonym: str) -> RiskAlert:
+        return cls(message_id=uuid.uuid4().hex, device=device, site=site, person=pseudonym,
+                   hour_start=utc_text(grade.hour_start),
+                   hour_end=utc_text(grade.hour_start + timedelta(hours=1)),
+                   level=grade.level, label=grade.label, anomaly=grade.anomaly)
+
+
+class DeviceStats(Payload):
+    kind: Literal["stats"] = "stats"
+    schema_version: Literal[1] = SCHEMA_VERSION
+    device: str
+    site: str
+    at: str
+    uptime_s: float
+    frames_per_s: float | None = None
+    faces_per_h: float | None = None
+    inference_ms: float | None = None
+    outbox_depth: int
+    alerts_dropped: int
+    alerts_refused: int
+    temperature_c: float | None = None
+
+    @staticmethod
+    def now_text(moment: datetime) -> str:
+        return utc_text(moment)
+
+
+STATUS_ONLINE = b"online"
+STATUS_OFFLINE = b"offline"   # the will: the broker says it when the device vanishes
+STATUS_STOPPED = b"stopped"   # a clean shutdown
+
+
+def board_temperature_c() -> float | None:
+    """Highest thermal zone reading where the board exposes one (Jetson, most PCs)."""
+    from pathlib import Path
+
+    readings = []
+    for zone in Path("/sys/class/thermal").glob("thermal_zone*/temp"):
+        try:
+            readings.append(int(zone.read_text().strip()) / 1000)
+        except (OSError, ValueError):
+            continue
+    return max(readings) if readings else None

@@ -1,0 +1,187 @@
+"""A throwaway mosquitto on a free loopback port, a recording subscriber, and a test PKI.
+
+The broker gets its own folder and config file and is stopped by PID. Started as root,
+mosquitto drops to the ``mosquitto`` user before it opens its ACL, certificates and
+persistence files, so the folder is handed to that user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()
+
+
+class Broker:
+    def __init__(self, *, acl: str | None = None, tls: dict[str, Path] | None = None,
+                 persistence: bool = True) -> None:
+        self.port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="edge-mosquitto-"))
+        self.folder.chmod(0o755)
+        lines = [f"listener {self.port} 127.0.0.1", "log_dest stderr",
+                 "log_type error", "log_type warning", "log_type notice", "log_type subscribe"]
+        if tls:
+            for name, path in tls.items():
+                target = self.folder / Path(path).name
+                shutil.copy(path, target)
+                lines.append(f"{name} {target}")
+            lines += ["require_certificate true", "use_identity_as_username true"]
+        else:
+            lines.append("allow_anonymous true")
+        if acl is not None:
+            (self.folder / "acl").write_text(acl)
+            lines.append(f"acl_file {self.folder / 'acl'}")
+        if persistence:
+            lines += ["persistence true", f"persistence_location {self.folder}/",
+                      "autosave_interval 1"]
+        (self.folder / "mosquitto.conf").write_text("\n".join(lines) + "\n")
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("mosquitto")
+            for path in [self.folder, *self.folder.iterdir()]:
+                os.chown(path, user.pw_uid, user.pw_gid)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = self.folder.parent / f"{self.folder.name}.log"
+
+    def start(self) -> Broker:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen([MOSQUITTO, "-c", str(self.folder / "mosquitto.conf")],
+                                            stdout=log, stderr=log)
+        if not wait_until(self._listening, 10):
+            raise RuntimeError(f"mosquitto did not start: {self.log.read_text()[-2000:]}")
+        return self
+
+    def _listening(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"mosquitto exited: {self.log.read_text()[-2000:]}")
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, sig)
+            self.process.wait(10)
+        self.process = None
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.log.unlink(missing_ok=True)
+
+
+@dataclass
+class Subscriber:
+    """A central-side client recording every message; a persistent session by default."""
+
+    port: int
+    topics: list[str]
+    host: str = "127.0.0.1"
+    client_id: str = "test-subscriber"
+    tls: dict[str, str] | None = None
+    messages: list[tuple[str, bytes, bool]] = field(default_factory=list)
+    subscribed: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> Subscriber:
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                                  protocol=mqtt.MQTTv5)
+        self.client.reconnect_delay_set(0.2, 1)
+        if self.tls:
+            self.client.tls_set(**self.tls)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_args: self.subscribed.set()
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = 3600
+        self.client.connect_async(self.host, self.port, clean_start=False,
+                                  properties=properties)
+        self.client.loop_start()
+        if not self.subscribed.wait(10):
+            raise RuntimeError("the test subscriber could not subscribe")
+        return self
+
+    def _on_connect(self, client, _userdata, _flags, reason, _props) -> None:
+        if not reason.is_failure:
+            client.subscribe([(topic, 1) for topic in self.topics])
+
+    def _on_message(self, _client, _userdata, message) -> None:
+        with self._lock:
+            self.messages.append((message.topic, bytes(message.payload), bool(message.retain)))
+
+    def payloads(self, kind: str = "risk") -> list[dict]:
+        with self._lock:
+            found = [json.loads(p) for _t, p, _r in self.messages if p.startswith(b"{")]
+        return [p for p in found if p.get("kind") == kind]
+
+    def message_ids(self) -> set[str]:
+        return {p["message_id"] for p in self.payloads()}
+
+    def statuses(self) -> list[bytes]:
+        with self._lock:
+            return [p for t, p, _r in self.messages if t.endswith("/status")]
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def make_pki(folder: Path) -> dict[str, Path]:
+    """A test CA, a server certificate for "localhost" only, a client and a stranger certificate."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=edge test CA",
+        "-keyout", "ca.key", "-out", "ca.pem")
+    (folder / "server.ext").write_text("subjectAltName=DNS:localhost\n")  # not 127.0.0.1
+    for name, subject in (("server", "/CN=localhost"), ("client", "/CN=entrance-01"),
+                          ("stranger", "/CN=stranger")):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", f"{name}.key",
+            "-out", f"{name}.csr")
+        extra = ["-extfile", "server.ext"] if name == "server" else []
+        if name == "stranger":  # signed by its own key: a certificate our CA never issued
+            run("req", "-x509", "-key", "stranger.key", "-in", "stranger.csr", "-days", "2",
+                "-out", "stranger.pem")
+            continue
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-out", f"{name}.pem", *extra)
+    for path in folder.iterdir():
+        path.chmod(0o644)
+    return {name: folder / name for name in ("ca.pem", "server.pem", "server.key",
+                                             "client.pem", "client.key", "stranger.pem",
+                                             "stranger.key")}
