@@ -16,11 +16,12 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from mqtt_support import Broker, Subscriber, make_pki, wait_until
+from mqtt_support import Subscriber, make_pki
 from pydantic import ValidationError
 
 from edge.analytics.records import RiskGrade
 from edge.errors import ConfigError
+from edge.publish.broker import Broker, wait_until
 from edge.publish.client import Publisher
 from edge.publish.outbox import queue_alerts
 from edge.publish.payload import RiskAlert
