@@ -7,10 +7,13 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test setup setup-test models lint clean
+.PHONY: demo photos test setup setup-test models lint clean
 
 demo: setup
 	$(BIN)/edge demo
+
+photos: setup
+	$(BIN)/edge demo --photos
 
 test: setup-test
 	$(BIN)/ruff check edge tools tests

@@ -209,10 +209,37 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from edge.demo import run_vision_demo
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge.service import Service
 
-    return run_vision_demo(_settings(args))
+    settings = _settings(args)
+    if args.replay_speed is not None:
+        camera = settings.camera.model_copy(update={"replay_speed": args.replay_speed})
+        settings = settings.model_copy(update={"camera": camera})
+    return Service(settings, max_frames=args.max_frames).run()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from edge.service import read_status
+
+    status = read_status(_settings(args).storage.state_dir)
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    width = max(len(k) for k in status)
+    for key, value in status.items():
+        print(f"{key:{width}}  {value}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.photos:
+        from edge.photodemo import run_vision_demo
+
+        return run_vision_demo(_settings(args))
+    from edge.demo import run_demo
+
+    return run_demo(_settings(args), clip_seconds=args.seconds)
 
 
 # --- parser ----------------------------------------------------------------------------------
@@ -271,6 +298,16 @@ def build_parser() -> argparse.ArgumentParser:
                           "throwaway folder)")
     simulate.set_defaults(func=cmd_simulate)
 
+    run = sub.add_parser("run", help="the device service: camera to risk alerts")
+    run.add_argument("--replay-speed", type=float, help="a file source stands for this many "
+                     "times its length (e.g. 7200: a second of clip is two hours)")
+    run.add_argument("--max-frames", type=int, help="stop after this many frames")
+    run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="what the running service last reported")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
     alerts = sub.add_parser("alerts", help="central side: watch risk alerts live, "
                             "de-duplicated")
     alerts.add_argument("--broker", required=True, help="broker host name")
@@ -286,7 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
     outbox = sub.add_parser("outbox", help="what waits to be sent, and why")
     outbox.set_defaults(func=cmd_outbox)
 
-    demo = sub.add_parser("demo", help="run the vision pipeline on bundled test photos")
+    demo = sub.add_parser("demo", help="the whole appliance on a generated clip, with a "
+                          "throwaway broker")
+    demo.add_argument("--photos", action="store_true",
+                      help="only the vision pipeline on the bundled photos (seconds)")
+    demo.add_argument("--seconds", type=float, default=60.0, help="clip length")
     demo.set_defaults(func=cmd_demo)
     return parser
 

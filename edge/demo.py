@@ -1,80 +1,155 @@
-"""The embedded-default demo: the vision pipeline on photos that ship in scikit-image.
+"""The embedded-default demo (`make demo`): the real service on a generated clip.
 
-Enrolls the astronaut and the cameraman (from altered copies, so recognition is not a
-byte-for-byte match) into a throwaway state store, then analyses the original photos and
-a 640x480 group scene in which a stranger from lfw_subset stands beside them. The
-stranger is dropped unanalysed, as the appliance does with anybody not enrolled.
+1. A 60 s 640x480 clip of the astronaut, the cameraman and a stranger (scikit-image's
+   photos), moving, scaling and changing light; from second 45 the astronaut's mouth is
+   turned upside down, so her smile fades (documented in edge/democlip.py).
+2. The astronaut and the cameraman are enrolled from altered copies of their photos with
+   a demo consent reference; the stranger is not, and is dropped unanalysed.
+3. A throwaway mosquitto on a free loopback port, and a central-side subscriber
+   (`edge alerts`' view) printing every alert as it arrives.
+4. The real service (`edge run`) on the clip, CPU back end, with a replay clock on which a
+   second of clip is two hours: the minute of clip stands for five days, so grading
+   starts after the first 12 s (24 hours of history) and the fading smile is graded.
+
+Everything lives in a temporary folder that is removed at the end.
 """
 
 from __future__ import annotations
 
 import sys
 import tempfile
+import threading
 import time
 from datetime import date
 from pathlib import Path
 
-import numpy as np
-
+from edge.democlip import demo_plan, write_clip
+from edge.errors import EdgeError
+from edge.publish.broker import Broker, mosquitto_available
+from edge.publish.central import AlertView, watch_alerts
 from edge.settings import Settings
 from edge.store import Store
 from edge.vision import samples
 from edge.vision.evidence import VARIANTS
-from edge.vision.identity import Gallery
-from edge.vision.pipeline import FaceAnalyzer, VisionModels
-from edge.vision.records import BASIC_EMOTIONS, COMPONENTS
+from edge.vision.pipeline import VisionModels
 
 DEMO_CONSENT = "DEMO-CONSENT-0001"
+REPLAY_SPEED = 7200.0  # one second of clip = two hours
+CLIP_SECONDS = 60.0
+ANOMALY_FROM_S = 45.0
 
 
-def _say(message: str) -> None:
+def _say(message: str = "") -> None:
     print(message, flush=True)
 
 
-def run_vision_demo(settings: Settings, out: object = None) -> int:
-    started = time.perf_counter()
-    _say("edge demo: frame -> enrolled person's 10-D emotion vector (CPU back end)")
+class Progress:
+    """A progress bar on stderr: redrawn in place on a terminal, every 10 % in a log."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.tty = sys.stderr.isatty()
+        self.shown = -1
+
+    def update(self, done: int, note: str) -> None:
+        share = done / self.total
+        step = int(share * 10)
+        if not self.tty and step == self.shown:
+            return
+        self.shown = step
+        bar = "#" * int(share * 30) + "." * (30 - int(share * 30))
+        end = "\r" if self.tty and done < self.total else "\n"
+        print(f"[{bar}] {share:4.0%} {note}", end=end, file=sys.stderr, flush=True)
+
+
+def enroll_demo_people(settings: Settings) -> None:
     models = VisionModels.load(settings)
-    _say(f"  models loaded from {settings.models.dir} "
-         f"(detector on {models.detector.engine.backend}/{models.detector.engine.device})")
-    photos = {"astronaut.png": samples.astronaut(), "cameraman.png": samples.cameraman(),
-              "group-scene.png": samples.group_scene()}
-    with tempfile.TemporaryDirectory(prefix="edge-demo-") as state_dir, \
-            Store(Path(state_dir)) as store:
-        _say("  enrolling from altered copies (mirrored; darkened) with consent reference "
-             f"{DEMO_CONSENT}:")
-        for person, photo in (("demo-astronaut", photos["astronaut.png"]),
-                              ("demo-cameraman", photos["cameraman.png"])):
-            enrollment = [VARIANTS["mirror"](photo), VARIANTS["dark x0.5"](photo)]
-            descriptors = [models.describe(image)[0][1] for image in enrollment]
+    with Store(settings.storage.state_dir) as store:
+        for person, photo in (("demo-astronaut", samples.astronaut()),
+                              ("demo-cameraman", samples.cameraman())):
+            copies = [VARIANTS[v](photo) for v in ("mirror", "dark x0.5", "bright x1.4",
+                                                   "half size")]
+            descriptors = [models.describe(image)[0][1] for image in copies]
             count = store.enroll(person, DEMO_CONSENT, date.today(), descriptors)
-            _say(f"    {person}: {count} templates")
-        person_ids, templates = store.templates()
-    analyzer = FaceAnalyzer(models, Gallery(person_ids, templates, settings.identity.threshold))
-    _say(f"\n  {'photo':16} {'face':>4} {'person':16} {'similarity':>10} {'top emotion':14} "
-         f"{'positive':>8} {'negative':>8} {'complex':>8}")
-    analysed = dropped = 0
-    for name, faces in zip(photos, analyzer.analyze(list(photos.values()))):
-        for index, face in enumerate(faces, start=1):
-            if face.vector is None:
-                dropped += 1
-                _say(f"  {name:16} {index:>4} {'unknown':16} {face.similarity:>10.3f} "
-                     "dropped: not enrolled, nothing computed")
-                continue
-            analysed += 1
-            top = BASIC_EMOTIONS[int(np.argmax(face.vector[:7]))]
-            groups = dict(zip(COMPONENTS, face.vector))
-            _say(f"  {name:16} {index:>4} {face.person_id:16} {face.similarity:>10.3f} "
-                 f"{top + f' ({face.vector[:7].max():.2f})':14} {groups['positive']:>8.3f} "
-                 f"{groups['negative']:>8.3f} {groups['complex']:>8.3f}")
-    _say(f"\n  {analysed} faces analysed, {dropped} unknown dropped, "
-         f"{time.perf_counter() - started:.1f} s. The throwaway store is deleted; nothing "
-         "was written elsewhere.")
-    _say("  Next: `edge enroll --person ID --consent REF photo.jpg`, then "
-         "`edge analyze photo.jpg`.")
+            _say(f"  enrolled {person}: {count} templates from altered copies of the photo "
+                 f"(consent {DEMO_CONSENT})")
     models.close()
-    return 0 if analysed >= 3 else 1
 
 
-if __name__ == "__main__":
-    sys.exit(run_vision_demo(Settings()))
+def run_demo(base: Settings, clip_seconds: float = CLIP_SECONDS) -> int:
+    from edge.service import Service
+
+    if not mosquitto_available():
+        raise EdgeError("the demo needs mosquitto for its throwaway broker",
+                        "run `make demo` as root, or: sudo apt-get install -y mosquitto")
+    began = time.monotonic()
+    _say("edge demo: camera clip -> faces -> 10-D vectors -> hourly LOF/3-sigma -> MQTT")
+    with tempfile.TemporaryDirectory(prefix="edge-demo-") as folder:
+        work = Path(folder)
+        plan = demo_plan(clip_seconds, ANOMALY_FROM_S * clip_seconds / CLIP_SECONDS)
+        clip = write_clip(plan, work / "demo.avi")
+        _say(f"  clip: {plan.frames} frames 640x480 at {plan.fps} fps: astronaut, cameraman, "
+             f"stranger; the astronaut's smile fades from second {plan.anomaly_from_s:g}")
+        broker = Broker(persistence=False).start()
+        settings = Settings(**{
+            **base.model_dump(exclude={"camera", "mqtt", "storage", "deployment", "device"}),
+            "device": {"id": "demo-entrance", "site": "demo"},
+            "camera": {"source": f"file://{clip}", "replay_speed": REPLAY_SPEED},
+            "mqtt": {"port": broker.port, "stats_interval_s": 3600},
+            "storage": {"state_dir": work / "state"},
+            "deployment": {"purpose": "research",
+                           "legal_basis": "demonstration on public-domain photos"}})
+        try:
+            enroll_demo_people(settings)
+            _say(f"  broker: mosquitto on 127.0.0.1:{broker.port}; the subscriber below prints "
+                 "every alert it receives")
+            _say(f"  replay: 1 s of clip = {REPLAY_SPEED / 3600:g} h; grading starts after "
+                 f"{settings.analytics.min_history_hours} h of history\n")
+            view = AlertView()
+            stop = threading.Event()
+            watcher = threading.Thread(target=watch_alerts, daemon=True, args=(
+                "127.0.0.1", broker.port, settings.mqtt.topic_prefix),
+                kwargs={"stop": stop, "view": view})
+            watcher.start()
+            time.sleep(0.5)
+            progress = Progress(plan.frames)
+            service = Service(settings, on_progress=lambda s: progress.update(
+                s.stats.frames, f"frame {s.stats.frames}/{plan.frames}, simulated "
+                f"{s.clock.now():%a %H:%M}, {s.publisher.delivered} alerts sent"))
+            service.run()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and len(view.seen) < service.stats.alerts_queued:
+                time.sleep(0.1)
+            stop.set()
+            watcher.join(5)
+            _summary(settings, service, view, time.monotonic() - began)
+            ok = any(a.level > 0 for a in view.alerts)
+        finally:
+            broker.close()
+    _say("  The temporary folder (clip, state store, broker) is removed.")
+    return 0 if ok else 1
+
+
+def _summary(settings: Settings, service: object, view: AlertView, wall_s: float) -> None:
+    stats = service.stats  # type: ignore[attr-defined]
+    with Store(settings.storage.state_dir) as store:
+        people = [p.person_id for p in store.people()]
+        rows = []
+        for person in people:
+            grades = store.grades(person)
+            graded = [g for g in grades if g.status == "graded"]
+            flagged = [g for g in graded if g.level > 0]
+            rows.append((person, store.hours_kept(person), len(graded), len(flagged),
+                         max((g.level for g in graded), default=0)))
+    _say("\n  person           hours stored  hours graded  hours at risk  highest level")
+    for person, hours, graded, flagged, top in rows:
+        _say(f"  {person:16} {hours:12d}  {graded:12d}  {flagged:13d}  {top:13d}")
+    _say(f"  stranger: seen in {stats.unknown_faces} face-frames, dropped each time, "
+         "nothing computed or stored")
+    received = sorted(view.alerts, key=lambda a: a.hour_start)
+    _say(f"\n  alerts received by the subscriber: {len(received)} "
+         f"({view.duplicates} duplicate copies ignored); first: "
+         f"{received[0].hour_start + ' level ' + str(received[0].level) if received else '-'}")
+    _say(f"  frames {stats.frames}, {stats.fps:.1f} frames/s, descriptors computed "
+         f"{stats.descriptors} (once per track), faces analysed {stats.faces_analysed}")
+    _say(f"  wall time {wall_s:.0f} s")

@@ -71,6 +71,11 @@ class CameraSettings(Section):
     width: int = Field(640, ge=64, le=7680)
     height: int = Field(480, ge=64, le=4320)
     fps: int = Field(24, ge=1, le=240)
+    loop: bool = Field(False, description="start a file source again at its end")
+    stall_s: float = Field(5.0, gt=0, description="no frame for this long: rebuild the camera")
+    replay_speed: float | None = Field(
+        None, gt=0, description="a file stands for this many times its length: each frame "
+        "moves the clock by replay_speed / fps seconds (demos, replays). Unset: real time")
 
 
 class ModelsSettings(Section):
@@ -98,6 +103,9 @@ class DetectionSettings(Section):
 class IdentitySettings(Section):
     threshold: float = Field(0.95, ge=-1.0, le=1.0,
                              description="cosine similarity needed to accept a match")
+    keep_threshold: float = Field(
+        0.92, ge=-1.0, le=1.0, description="a track already identified keeps its person while "
+        "the similarity to that person stays at or above this (hysteresis)")
     recheck_seconds: float = Field(3.0, gt=0.0)
 
 

@@ -97,7 +97,7 @@ def test_missing_models_are_explained(cli_env: Path, photos: dict[str, Path],
 
 
 def test_demo_runs(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo"]) == 0
+    assert main(["demo", "--photos"]) == 0
     out = capsys.readouterr().out
     assert "demo-astronaut" in out and "demo-cameraman" in out
     assert "4 faces analysed, 1 unknown dropped" in out

@@ -29,10 +29,20 @@ fi
 # Each entry is checked by running the command; only the missing packages are installed.
 checks=(
     "$PYTHON -c 'import venv, ensurepip'|python3-venv"
+    # the camera: GStreamer with its introspection data, and what PyGObject builds against
+    "command -v gst-launch-1.0|gstreamer1.0-tools"
+    "gst-inspect-1.0 appsink|gstreamer1.0-plugins-base"
+    "gst-inspect-1.0 jpegdec|gstreamer1.0-plugins-good"
+    "ls /usr/lib/*/girepository-1.0/Gst-1.0.typelib|gir1.2-gstreamer-1.0"
+    "ls /usr/lib/*/girepository-1.0/GstApp-1.0.typelib|gir1.2-gst-plugins-base-1.0"
+    "pkg-config --exists gobject-introspection-1.0|libgirepository1.0-dev"
+    "pkg-config --exists cairo|libcairo2-dev"
+    "command -v pkg-config|pkg-config"
+    # the demo's throwaway broker, and the tests' real one
+    "test -x /usr/sbin/mosquitto|mosquitto"
 )
 if [ "$WITH_TEST" = 1 ]; then
-    # the tests run a real broker and make a test PKI
-    checks+=("test -x /usr/sbin/mosquitto|mosquitto" "command -v openssl|openssl")
+    checks+=("command -v openssl|openssl")  # the tests make a throwaway PKI
 fi
 missing=()
 for entry in "${checks[@]}"; do

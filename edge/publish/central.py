@@ -11,6 +11,7 @@ import json
 import queue
 import ssl
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -66,9 +67,11 @@ def _now() -> str:
 def watch_alerts(host: str, port: int, prefix: str, *, ca_file: str | None = None,
                  cert_file: str | None = None, key_file: str | None = None,
                  count: int | None = None, timeout: float | None = None,
-                 out: TextIO = sys.stdout) -> AlertView:
-    """Print alerts until ``count`` unique ones arrived, ``timeout`` passed, or Ctrl-C."""
-    view = AlertView(out=out)
+                 out: TextIO = sys.stdout, stop: threading.Event | None = None,
+                 view: AlertView | None = None) -> AlertView:
+    """Print alerts until ``count`` unique ones arrived, ``timeout`` passed, ``stop`` is set,
+    or Ctrl-C."""
+    view = view or AlertView(out=out)
     inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.suppress_exceptions = True
@@ -90,6 +93,8 @@ def watch_alerts(host: str, port: int, prefix: str, *, ca_file: str | None = Non
     try:
         while count is None or len(view.seen) < count:
             if deadline is not None and time.monotonic() >= deadline:
+                break
+            if stop is not None and stop.is_set() and inbox.empty():
                 break
             try:
                 view.handle(*inbox.get(timeout=0.2))

@@ -74,5 +74,5 @@ class Gallery:
             best = float(row[order[0]])
             runner_up = float(row[order[1]]) if len(order) > 1 else -1.0
             person = self.people[order[0]] if best >= self.threshold else None
-            matches.append(Match(person, best, runner_up))
+            matches.append(Match(person, best, runner_up, self.people[order[0]]))
         return matches

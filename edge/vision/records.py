@@ -57,6 +57,7 @@ class Match:
     person_id: str | None      # None: nobody enrolled is similar enough
     similarity: float          # best cosine similarity (with person_id's closest template)
     runner_up: float           # best similarity with anybody else (ambiguity check)
+    nearest: str | None = None  # the most similar person, even below the threshold
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Frame sources: GStreamer (PyGObject + appsink) for cameras, OpenCV as a fallback."""

@@ -1,0 +1,186 @@
+"""End to end: the real service on a generated clip, a real broker, a notify socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from mqtt_support import Subscriber
+
+from edge.cli import main
+from edge.democlip import demo_plan, write_clip
+from edge.publish.broker import Broker, wait_until
+from edge.sdnotify import Notifier
+from edge.service import Service, read_status
+from edge.settings import Settings
+from edge.store import Store
+from edge.vision import samples
+from edge.vision.evidence import VARIANTS
+from edge.vision.pipeline import VisionModels
+
+REPO = Path(__file__).resolve().parents[1]
+STATE_FILES = {"edge.sqlite3", "edge.sqlite3-wal", "edge.sqlite3-shm", "status.json",
+               "pseudonym-key.secret"}
+LAWFUL = {"purpose": "research", "legal_basis": "test on public-domain photos"}
+
+
+class NotifyListener:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.messages: list[str] = []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._listen, daemon=True)
+        self.thread.start()
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except TimeoutError:
+                continue
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thread.join(2)
+        self.sock.close()
+
+
+def tree(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def restore_signals():
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+def test_clip_to_alerts(tmp_path: Path, models_dir: Path, vision_models: VisionModels,
+                        restore_signals: None) -> None:
+    clip = write_clip(demo_plan(seconds=14, anomaly_from_s=10), tmp_path / "clip.avi")
+    state = tmp_path / "state"
+    with Store(state) as store:
+        for person, photo in (("astronaut", samples.astronaut()),
+                              ("cameraman", samples.cameraman())):
+            store.enroll(person, "C-1", date(2026, 1, 1), [
+                vision_models.describe(VARIANTS[v](photo))[0][1]
+                for v in ("mirror", "dark x0.5", "half size")])
+    broker = Broker(persistence=False).start()
+    subscriber = Subscriber(broker.port, ["edge/#"]).start()
+    listener = NotifyListener(tmp_path / "notify.sock")
+    settings = Settings(
+        device={"id": "entrance-01", "site": "hq"}, models={"dir": models_dir},
+        camera={"source": f"file://{clip}", "replay_speed": 7200},
+        analytics={"min_history_hours": 8}, mqtt={"port": broker.port},
+        storage={"state_dir": state}, deployment=LAWFUL)
+    before_repo, before_tmp = tree(REPO), tree(tmp_path)
+    try:
+        service = Service(settings, notifier=Notifier(str(listener.path)))
+        assert service.run() == 0
+        stats = service.stats
+        # every frame processed, each track described once, not every frame
+        assert stats.frames == 14 * 24
+        assert stats.descriptors < stats.faces / 5
+        assert stats.unknown_faces > 100  # the stranger, dropped in every frame
+        with Store(state) as store:
+            assert {p.person_id for p in store.people()} == {"astronaut", "cameraman"}
+            # 14 s of clip = 28 hours; the frontal astronaut is seen in nearly all of them,
+            # the cameraman's three-quarter view is missed now and then
+            assert store.hours_kept("astronaut") >= 24
+            assert store.hours_kept("cameraman") >= 12
+            grades = store.grades("astronaut")
+            assert sum(g.status == "graded" for g in grades) >= 10
+            risky = [g for g in grades if g.level > 0]
+            smile_fades = service.replay_start + timedelta(hours=20)  # second 10 of the clip
+            assert risky and all(g.hour_start >= smile_fades - timedelta(hours=1)
+                                 for g in risky)
+            assert store.outbox_counts() == {}
+        assert wait_until(lambda: len(subscriber.message_ids()) >= len(risky), 10)
+        assert subscriber.statuses()[-1] == b"stopped"
+        assert read_status(state)["state"] == "stopped"
+        kinds = {m.split("\n")[0].split("=")[0] for m in listener.messages}
+        assert {"READY", "WATCHDOG", "STATUS", "STOPPING"} <= kinds
+    finally:
+        listener.close()
+        subscriber.stop()
+        broker.close()
+    # nothing but the state store (and its key and status) was written to disk
+    created = (tree(tmp_path) - before_tmp) | (tree(REPO) - before_repo)
+    assert {p.name for p in created} <= STATE_FILES, created
+    assert all(p.parent == state for p in created)
+    for path in created:
+        data = path.read_bytes()
+        assert b"\xff\xd8\xff" not in data and b"\x89PNG" not in data and b"RIFF" not in data
+
+
+def write_config(tmp_path: Path, models_dir: Path, port: int, lawful: bool) -> Path:
+    config = tmp_path / "edge.toml"
+    deployment = ('[deployment]\npurpose = "research"\nlegal_basis = "test"\n' if lawful
+                  else "")
+    config.write_text(f'[device]\nid = "lobby"\nsite = "hq"\n[camera]\nsource = "test://ball"\n'
+                      f'width = 320\nheight = 240\n[models]\ndir = "{models_dir}"\n'
+                      f'[mqtt]\nport = {port}\n[storage]\nstate_dir = "{tmp_path / "state"}"\n'
+                      f"{deployment}")
+    return config
+
+
+def test_run_as_a_process_notify_and_sigterm(tmp_path: Path, models_dir: Path) -> None:
+    broker = Broker(persistence=False).start()
+    subscriber = Subscriber(broker.port, ["edge/+/+/status"]).start()
+    listener = NotifyListener(tmp_path / "notify.sock")
+    config = write_config(tmp_path, models_dir, broker.port, lawful=True)
+    edge = Path(sys.executable).with_name("edge")
+    process = subprocess.Popen([str(edge), "--config", str(config), "run"],
+                               env={**os.environ, "NOTIFY_SOCKET": str(listener.path)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(lambda: any(m.startswith("READY=1") for m in listener.messages), 60)
+        assert wait_until(lambda: any(m == "WATCHDOG=1" for m in listener.messages), 10)
+        assert wait_until(lambda: (tmp_path / "state" / "status.json").exists(), 10)
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=30)
+        assert process.returncode == 0, err
+        assert wait_until(lambda: subscriber.statuses()[-1:] == [b"stopped"], 10)
+        assert any(m.startswith("STOPPING=1") for m in listener.messages)
+        status = json.loads((tmp_path / "state" / "status.json").read_text())
+        assert status["state"] == "stopped" and status["frames"] > 0
+        assert status["camera"] == "test://ball"
+    finally:
+        if process.poll() is None:
+            process.kill()
+        listener.close()
+        subscriber.stop()
+        broker.close()
+
+
+def test_run_refuses_without_a_declared_purpose(tmp_path: Path, models_dir: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, models_dir, 1883, lawful=False)
+    assert main(["--config", str(config), "run"]) == 2
+    err = capsys.readouterr().err
+    assert "not allowed until [deployment] purpose" in err and "Lawful use" in err
+    assert not (tmp_path / "state").exists()  # refused before touching anything
+
+
+def test_status_command(tmp_path: Path, models_dir: Path,
+                        capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, models_dir, 1883, lawful=True)
+    assert main(["--config", str(config), "status"]) == 2
+    assert "no status yet" in capsys.readouterr().err
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "status.json").write_text('{"state": "running", "frames": 7}')
+    assert main(["--config", str(config), "status"]) == 0
+    assert "frames" in capsys.readouterr().out
