@@ -296,7 +296,8 @@ class Service:
         hours = max((time.monotonic() - self.stats.started) / 3600, 1e-9)
         return {"frames_per_s": round(self.stats.fps, 2),
                 "faces_per_h": round(self.stats.faces_analysed / hours, 1),
-                "inference_ms": self.stats.percentile("frame", 50)}
+                "inference_ms": self.stats.percentile("frame", 50),
+                "camera_reconnects": self.source.reconnects}
 
     def _report_status(self, state: str) -> None:
         """status.json for `edge status`: counts and rates only, never who was seen."""

@@ -33,6 +33,7 @@ checks=(
     "command -v gst-launch-1.0|gstreamer1.0-tools"
     "gst-inspect-1.0 appsink|gstreamer1.0-plugins-base"
     "gst-inspect-1.0 jpegdec|gstreamer1.0-plugins-good"
+    "gst-inspect-1.0 avdec_h264|gstreamer1.0-libav"  # H.264 files and RTSP off a Jetson
     "ls /usr/lib/*/girepository-1.0/Gst-1.0.typelib|gir1.2-gstreamer-1.0"
     "ls /usr/lib/*/girepository-1.0/GstApp-1.0.typelib|gir1.2-gst-plugins-base-1.0"
     "pkg-config --exists gobject-introspection-1.0|libgirepository1.0-dev"

@@ -60,6 +60,7 @@ class DeviceStats(Payload):
     frames_per_s: float | None = None
     faces_per_h: float | None = None
     inference_ms: float | None = None
+    camera_reconnects: int | None = None
     outbox_depth: int
     alerts_dropped: int
     alerts_refused: int

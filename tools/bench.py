@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Benchmark the real service loop on generated 640x480 24 fps clips with 1, 3 and 10 faces.
+
+Usage: .venv/bin/python tools/bench.py [--faces 1 3 10] [--seconds 20]
+       [--soak-minutes 0] [--json bench.json] [--png bench.png]
+
+For each clip: sustained frames/s (throughput of the whole loop: detect, tracks, identity,
+expression, aggregation, store), per-stage latency (median, p99), CPU use (cores busy),
+resident memory, faces analysed. A soak loops the 3-face clip for --soak-minutes and
+reports whether resident memory grows. Output: a table, and optionally JSON and a PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import threading
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from edge.democlip import bench_plan, write_clip
+from edge.logs import configure_logging
+from edge.publish.broker import Broker, mosquitto_available
+from edge.service import STAGES, Service
+from edge.settings import Settings
+from edge.store import Store
+from edge.vision import samples
+from edge.vision.evidence import VARIANTS
+from edge.vision.pipeline import VisionModels
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Sampler:
+    """Resident memory once a second, in a thread."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._began = time.monotonic()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.samples.append((time.monotonic() - self._began, rss_mb()))
+
+    def stop(self) -> list[tuple[float, float]]:
+        self._stop.set()
+        self._thread.join(2)
+        return self.samples
+
+
+def enroll(state: Path, settings: Settings) -> None:
+    models = VisionModels.load(settings)
+    with Store(state) as store:
+        for person, photo in (("astronaut", samples.astronaut()),
+                              ("cameraman", samples.cameraman())):
+            store.enroll(person, "BENCH", date.today(), [
+                models.describe(VARIANTS[v](photo))[0][1]
+                for v in ("mirror", "dark x0.5", "half size")])
+    models.close()
+
+
+def run_clip(faces: int, seconds: float, work: Path, models_dir: Path, port: int,
+             soak_minutes: float = 0.0, backend: str = "onnxruntime") -> dict[str, Any]:
+    clip = write_clip(bench_plan(faces, seconds), work / f"faces-{faces}.avi")
+    state = work / f"state-{faces}-{int(soak_minutes)}"
+    settings = Settings(models={"dir": models_dir, "backend": backend},
+                        camera={"source": f"file://{clip}", "loop": soak_minutes > 0},
+                        mqtt={"port": port, "stats_interval_s": 3600},
+                        storage={"state_dir": state},
+                        deployment={"purpose": "research", "legal_basis": "benchmark"})
+    enroll(state, settings)
+    frame_ms: list[float] = []
+    service = Service(settings, on_progress=lambda s: frame_ms.append(
+        s.stats.latency_ms["frame"][-1]))
+    if soak_minutes > 0:
+        threading.Timer(soak_minutes * 60, service.request_stop).start()
+    rss_start = rss_mb()
+    sampler = Sampler()
+    usage0, began = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+    service.run()
+    wall = time.monotonic() - began
+    usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    memory = sampler.stop()
+    stats = service.stats
+    cpu = (usage1.ru_utime - usage0.ru_utime + usage1.ru_stime - usage0.ru_stime) / wall
+    return {
+        "faces_in_view": faces, "frames": stats.frames, "wall_s": round(wall, 1),
+        "frames_per_s": round(stats.frames / wall, 1), "cpu_cores_busy": round(cpu, 2),
+        "latency_ms": {s: {"median": _r(stats.percentile(s, 50)),
+                           "p99": _r(stats.percentile(s, 99))} for s in STAGES},
+        "faces_detected": stats.faces, "faces_analysed": stats.faces_analysed,
+        "unknown_face_frames": stats.unknown_faces, "descriptors": stats.descriptors,
+        "rss_mb_start": round(rss_start, 1), "rss_mb_end": round(memory[-1][1], 1)
+        if memory else None, "rss_samples": memory, "frame_ms": frame_ms,
+    }
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    lines = [f"{'faces':>5} {'frames/s':>8} {'cpu':>5} {'frame p50':>9} {'frame p99':>9} "
+             f"{'detect p50/p99':>15} {'identify p50/p99':>17} {'expr p50/p99':>13} "
+             f"{'analysed':>8} {'descr.':>6} {'RSS MB':>7}"]
+    for r in results:
+        lat = r["latency_ms"]
+        lines.append(
+            f"{r['faces_in_view']:>5} {r['frames_per_s']:>8} {r['cpu_cores_busy']:>5} "
+            f"{lat['frame']['median']:>9} {lat['frame']['p99']:>9} "
+            f"{lat['detect']['median']:>7}/{lat['detect']['p99']:<7} "
+            f"{lat['identify']['median']:>8}/{lat['identify']['p99']:<8} "
+            f"{lat['expression']['median']:>6}/{lat['expression']['p99']:<6} "
+            f"{r['faces_analysed']:>8} {r['descriptors']:>6} {r['rss_mb_end']:>7}")
+    return "\n".join(lines)
+
+
+def plot(results: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (latency, memory) = plt.subplots(2, 1, figsize=(11, 7))
+    for r in results:
+        label = f"{r['faces_in_view']} faces" + (" (soak)" if r.get("soak") else "")
+        latency.plot(r["frame_ms"], lw=0.6, label=label)
+        if r["rss_samples"]:
+            memory.plot(*zip(*r["rss_samples"]), label=label)
+    latency.set_ylabel("frame latency, ms")
+    latency.set_xlabel("frame")
+    memory.set_ylabel("resident memory, MB")
+    memory.set_xlabel("seconds")
+    for axis in (latency, memory):
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faces", type=int, nargs="+", default=[1, 3, 10])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--soak-minutes", type=float, default=0.0)
+    parser.add_argument("--models", default="engines")
+    parser.add_argument("--backend", default="onnxruntime")
+    parser.add_argument("--json")
+    parser.add_argument("--png")
+    args = parser.parse_args()
+    configure_logging("bench", "WARNING")
+    broker = Broker(persistence=False).start() if mosquitto_available() else None
+    port = broker.port if broker else 1  # no broker: alerts wait in the outbox
+    results = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="edge-bench-") as folder:
+            for faces in args.faces:
+                results.append(run_clip(faces, args.seconds, Path(folder),
+                                        Path(args.models).resolve(), port,
+                                        backend=args.backend))
+                print(table(results[-1:]).splitlines()[-1] if len(results) > 1
+                      else table(results), flush=True)
+            if args.soak_minutes > 0:
+                soak = run_clip(3, args.seconds, Path(folder), Path(args.models).resolve(),
+                                port, soak_minutes=args.soak_minutes, backend=args.backend)
+                soak["soak"] = True
+                samples_ = soak["rss_samples"]
+                settled = [m for t, m in samples_ if t >= 60] or [m for _t, m in samples_]
+                growth = (settled[-1] - settled[0]) / settled[0] * 100
+                soak["rss_growth_pct_after_first_minute"] = round(growth, 2)
+                results.append(soak)
+                print(f"soak {args.soak_minutes:g} min, 3 faces: {soak['frames']} frames, "
+                      f"{soak['frames_per_s']} frames/s, RSS {settled[0]:.0f} MB after the "
+                      f"first minute -> {settled[-1]:.0f} MB at the end ({growth:+.2f} %), "
+                      f"start {soak['rss_mb_start']} MB", flush=True)
+    finally:
+        if broker:
+            broker.close()
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    if args.png:
+        plot(results, Path(args.png))
+
+
+if __name__ == "__main__":
+    main()
