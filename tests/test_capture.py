@@ -109,3 +109,20 @@ def test_a_bad_pipeline_is_a_clear_error() -> None:
         GStreamerSource("nosuchelement ! appsink name=sink", live=True)
     with pytest.raises(ConfigError, match="appsink named 'sink'"):
         GStreamerSource("videotestsrc ! fakesink", live=True)
+
+
+def test_an_mp4_file_through_the_real_pipeline(tmp_path: Path) -> None:
+    import cv2
+
+    from edge.democlip import render_frame
+
+    plan = bench_plan(1, seconds=1.0)
+    path = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), plan.fps, plan.size)
+    for index in range(plan.frames):
+        writer.write(render_frame(plan, index))
+    writer.release()
+    source = GStreamerSource(pipeline_for(f"file://{path}", 640, 480, 24), live=False)
+    count = sum(1 for _ in iter(source.read, None))
+    source.close()
+    assert count == 24
