@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -112,6 +113,37 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         count = store.enroll(args.person, args.consent.strip(), args.consent_date, descriptors)
     get_logger("edge.enroll").info("enrolled", new_templates=len(descriptors), templates=count)
     print(f"enrolled {args.person}: {len(descriptors)} new template(s), {count} in all")
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    with _open_store(_settings(args)) as store:
+        if args.person not in {p.person_id for p in store.people()}:
+            raise EdgeError(f"{args.person!r} is not enrolled on this device",
+                            "`edge people` lists who is")
+        removed = store.forget(args.person)
+    print(f"forgot {args.person}: " + ", ".join(f"{count} {table.replace('_', ' ')}"
+                                                  for table, count in removed.items()))
+    print("a running service notices within seconds and publishes nothing more about them")
+    get_logger("edge.forget").info("person_forgotten", rows=sum(removed.values()))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with _open_store(_settings(args)) as store:
+        record = store.export(args.person, with_templates=args.with_templates)
+    if record is None:
+        raise EdgeError(f"{args.person!r} is not enrolled on this device")
+    text = json.dumps(record, indent=2)
+    if args.output in (None, "-"):
+        print(text)
+    else:
+        output = Path(args.output)
+        descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text + "\n")
+        print(f"wrote what this device holds about {args.person} to {output} (mode 0600"
+              f"{', templates included' if args.with_templates else ''})")
     return 0
 
 
@@ -276,6 +308,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="date consent was given, YYYY-MM-DD (default: today)")
     enroll.add_argument("images", nargs="+", help="photos with exactly one face each")
     enroll.set_defaults(func=cmd_enroll)
+
+    forget = sub.add_parser("forget", help="erase everything held about a person")
+    forget.add_argument("person")
+    forget.set_defaults(func=cmd_forget)
+
+    export = sub.add_parser("export", help="what the device holds about a person (access "
+                            "request)")
+    export.add_argument("person")
+    export.add_argument("-o", "--output", help="file to write (default: standard output)")
+    export.add_argument("--with-templates", action="store_true",
+                        help="include the biometric templates themselves")
+    export.set_defaults(func=cmd_export)
 
     people = sub.add_parser("people", help="list enrolled people (never their templates)")
     people.set_defaults(func=cmd_people)

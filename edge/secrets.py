@@ -17,7 +17,9 @@ def credential(name: str, env: str | None = None) -> str | None:
     """A secret by credential name (systemd) or environment variable; None when absent."""
     folder = os.environ.get("CREDENTIALS_DIRECTORY")
     if folder and (Path(folder) / name).is_file():
-        return (Path(folder) / name).read_text().strip()
+        value = (Path(folder) / name).read_text().strip()
+        if value:  # an empty credential file means "not used"
+            return value
     if env and os.environ.get(env):
         return os.environ[env]
     return None

@@ -137,6 +137,7 @@ class Service:
         self.models = VisionModels.load(settings)
         person_ids, templates = self.store.templates()
         self.gallery = Gallery(person_ids, templates, settings.identity.threshold)
+        self._people_signature = self.store.people_signature()
         if not person_ids:
             log.warning("nobody_enrolled", hint="use `edge enroll`; every face is dropped")
         self.tracker = FaceTracker(recheck_s=settings.identity.recheck_seconds,
@@ -214,6 +215,7 @@ class Service:
                     self.notifier.watchdog()
                     last_watchdog = now
                 if now - last_status >= 2.0:
+                    self._refresh_people()
                     self._report_status("running")
                     last_status = now
                 if now - last_metrics >= 5.0:
@@ -275,6 +277,21 @@ class Service:
         self._count(frame, len(detections), known, (started, detected, identified, classified,
                                                     done))
         return grades
+
+    def _refresh_people(self) -> None:
+        """Take up enrolments and erasures made while running (`edge enroll`, `edge forget`)."""
+        signature = self.store.people_signature()
+        if signature == self._people_signature:
+            return
+        self._people_signature = signature
+        person_ids, templates = self.store.templates()
+        gone = set(self.gallery.people) - set(person_ids)
+        self.gallery = Gallery(person_ids, templates, self.settings.identity.threshold)
+        for person in gone:
+            self.tracker.forget_person(person)
+            self.analytics.aggregator.forget(person)
+            self.stats.people_this_hour.discard(person)
+        log.info("gallery_reloaded", enrolled=len(self.gallery.people), forgotten=len(gone))
 
     def _count(self, frame: Frame, faces: int, known: list, marks: tuple[float, ...]) -> None:
         stats = self.stats

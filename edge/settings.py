@@ -151,6 +151,8 @@ class MqttSettings(Section):
     password: SecretStr | None = Field(
         None, description="prefer EDGE_MQTT__PASSWORD or the systemd credential "
         "'mqtt-password' to writing it here")
+    pseudonym_rotation: Literal["never", "daily", "weekly", "monthly"] = Field(
+        "weekly", description="how often the person ids on the wire change")
     min_level: int = Field(1, ge=0, le=10, description="publish grades at or above this level; "
                            "0 also publishes every 'No risk' hour")
     outbox_max_messages: int = Field(10_000, ge=10)

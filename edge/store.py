@@ -129,6 +129,8 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        # erased rows are overwritten with zeros, not left in free pages (GDPR erasure)
+        self._db.execute("PRAGMA secure_delete=ON")
         self._migrate()
 
     def _connect(self) -> sqlite3.Connection:
@@ -241,16 +243,19 @@ class Store:
         outlives the ring.
         """
         columns = ", ".join(COMPONENTS)
-        marks = ", ".join("?" for _ in COMPONENTS)
+        numbered = ", ".join(f"?{i}" for i in range(3, len(COMPONENTS) + 3))
         with self.transaction() as db:
+            # rows of a person erased meanwhile (`edge forget`) are skipped, never re-created
             db.executemany(
                 f"INSERT OR REPLACE INTO hourly_vectors(person_id, hour_start, {columns}, faces) "
-                f"VALUES (?, ?, {marks}, ?)",
+                f"SELECT ?1, ?2, {numbered}, ?{len(COMPONENTS) + 3} "
+                f"WHERE EXISTS (SELECT 1 FROM people WHERE person_id = ?1)",
                 [(v.person_id, utc_text(v.hour_start), *map(float, v.vector), v.faces)
                  for v in vectors])
             db.executemany(
                 "INSERT OR REPLACE INTO risk_grades(person_id, hour_start, status, level, label, "
-                "lof_score, anomaly, fired, history_hours) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "lof_score, anomaly, fired, history_hours) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+                " ?9 WHERE EXISTS (SELECT 1 FROM people WHERE person_id = ?1)",
                 [(g.person_id, utc_text(g.hour_start), g.status, g.level, g.label, g.lof_score,
                   int(g.anomaly), ",".join(g.fired), g.history_hours) for g in grades])
             for person_id in {v.person_id for v in vectors}:
@@ -316,7 +321,8 @@ class Store:
         with self.transaction() as db:
             db.executemany(
                 "INSERT OR IGNORE INTO outbox(message_id, person_id, topic, payload, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "SELECT ?1, ?2, ?3, ?4, ?5 WHERE ?2 IS NULL OR EXISTS "
+                "(SELECT 1 FROM people WHERE person_id = ?2)",
                 [(m.message_id, m.person_id, m.topic, m.payload, utc_text(m.created_at))
                  for m in messages])
             aged = db.execute("DELETE FROM outbox WHERE created_at < ?",
@@ -358,3 +364,58 @@ class Store:
         return [tuple(r) for r in self._db.execute(
             "SELECT message_id, state, attempts, last_error FROM outbox ORDER BY id")]
 
+    # --- data subject rights -----------------------------------------------------------
+    def people_signature(self) -> tuple[int, int, int]:
+        """Changes whenever someone is enrolled or forgotten (the service polls it)."""
+        row = self._db.execute(
+            "SELECT (SELECT COUNT(*) FROM people), COUNT(*), COALESCE(MAX(id), 0) "
+            "FROM templates").fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def forget(self, person_id: str) -> dict[str, int]:
+        """Erase everything held about a person; returns what was removed, table by table.
+
+        Deleted pages are zeroed (secure_delete) and the WAL is checkpointed and truncated,
+        so the data does not linger in the database files either.
+        """
+        tables = ("outbox", "risk_grades", "hourly_vectors", "partial_hours", "templates",
+                  "people")
+        removed: dict[str, int] = {}
+        with self.transaction() as db:
+            for table in tables:
+                removed[table] = db.execute(f"DELETE FROM {table} WHERE person_id = ?",
+                                            (person_id,)).rowcount
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return removed
+
+    def export(self, person_id: str, with_templates: bool = False) -> dict[str, object] | None:
+        """What the box holds about a person (an access request); None if unknown."""
+        person = next((p for p in self.people() if p.person_id == person_id), None)
+        if person is None:
+            return None
+        hours, matrix = self.history(person_id)
+        templates = self._db.execute("SELECT descriptor, created_at FROM templates "
+                                     "WHERE person_id = ? ORDER BY id", (person_id,)).fetchall()
+        partial = self._db.execute("SELECT hour_start, faces FROM partial_hours "
+                                   "WHERE person_id = ?", (person_id,)).fetchall()
+        queued = self._db.execute("SELECT message_id, state, created_at FROM outbox "
+                                  "WHERE person_id = ? ORDER BY id", (person_id,)).fetchall()
+        return {
+            "person_id": person.person_id, "consent_ref": person.consent_ref,
+            "consent_date": person.consent_date, "enrolled_at": person.enrolled_at,
+            "templates": [
+                {"created_at": created, **({"descriptor": np.frombuffer(blob, np.float32)
+                                            .round(6).tolist()} if with_templates else {})}
+                for blob, created in templates],
+            "hourly_vectors": [
+                {"hour_start": utc_text(h), **dict(zip(COMPONENTS,
+                                                       (round(float(v), 6) for v in row)))}
+                for h, row in zip(hours, matrix)],
+            "open_hour": [{"hour_start": h, "faces": f} for h, f in partial],
+            "risk_grades": [
+                {"hour_start": utc_text(g.hour_start), "status": g.status, "level": g.level,
+                 "label": g.label, "lof_score": g.lof_score, "anomaly": g.anomaly,
+                 "fired": list(g.fired)} for g in self.grades(person_id)],
+            "queued_alerts": [{"message_id": m, "state": s, "created_at": c}
+                              for m, s, c in queued],
+        }

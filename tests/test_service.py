@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 from mqtt_support import Subscriber
 
 from edge.cli import main
-from edge.democlip import demo_plan, write_clip
+from edge.democlip import demo_plan, render_frame, write_clip
 from edge.publish.broker import Broker, wait_until
 from edge.sdnotify import Notifier
 from edge.service import Service, read_status
@@ -121,9 +122,13 @@ def test_clip_to_alerts(tmp_path: Path, models_dir: Path, vision_models: VisionM
     created = (tree(tmp_path) - before_tmp) | (tree(REPO) - before_repo)
     assert {p.name for p in created} <= STATE_FILES, created
     assert all(p.parent == state for p in created)
+    # ... and none of it holds image data: no JPEG/PNG/AVI, no row of any raw frame
+    plan = demo_plan(seconds=14, anomaly_from_s=10)
+    rows = [render_frame(plan, i)[200, 40:600].tobytes()[:96] for i in range(0, 336, 37)]
     for path in created:
         data = path.read_bytes()
         assert b"\xff\xd8\xff" not in data and b"\x89PNG" not in data and b"RIFF" not in data
+        assert not any(row in data for row in rows), path
 
 
 def write_config(tmp_path: Path, models_dir: Path, port: int, lawful: bool) -> Path:
@@ -184,3 +189,53 @@ def test_status_command(tmp_path: Path, models_dir: Path,
     (tmp_path / "state" / "status.json").write_text('{"state": "running", "frames": 7}')
     assert main(["--config", str(config), "status"]) == 0
     assert "frames" in capsys.readouterr().out
+
+
+def test_forget_while_the_service_runs(tmp_path: Path, models_dir: Path,
+                                      vision_models: VisionModels, restore_signals: None,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Erased mid-run: nothing more is stored or published about the person."""
+    from edge.publish.pseudonym import pseudonym, rotation_period
+    from edge.secrets import device_key
+
+    clip = write_clip(demo_plan(seconds=14, anomaly_from_s=10), tmp_path / "clip.avi")
+    state = tmp_path / "state"
+    with Store(state) as store:
+        for person, photo in (("astronaut", samples.astronaut()),
+                              ("cameraman", samples.cameraman())):
+            store.enroll(person, "C-1", date(2026, 1, 1), [
+                vision_models.describe(VARIANTS[v](photo))[0][1]
+                for v in ("mirror", "dark x0.5", "half size")])
+    broker = Broker(persistence=False).start()
+    subscriber = Subscriber(broker.port, ["edge/#"]).start()
+    settings = Settings(
+        device={"id": "entrance-01", "site": "hq"}, models={"dir": models_dir},
+        camera={"source": f"file://{clip}", "replay_speed": 7200},
+        analytics={"min_history_hours": 8}, mqtt={"port": broker.port},
+        storage={"state_dir": state}, deployment=LAWFUL)
+    removed: dict[str, int] = {}
+
+    def forget_at_frame_150(service: Service) -> None:
+        if service.stats.frames == 150:  # hour 12; the smile fades at hour 20
+            with Store(state) as other:
+                removed.update(other.forget("astronaut"))
+
+    try:
+        service = Service(settings, on_progress=forget_at_frame_150)
+        assert service.run() == 0
+        print(f"edge forget removed: {removed}")
+        assert removed["people"] == 1 and removed["templates"] == 3
+        assert removed["hourly_vectors"] >= 8 and removed["risk_grades"] >= 8
+        with Store(state) as store:
+            assert store.export("astronaut") is None
+            assert store.hours_kept("astronaut") == 0 and store.grades("astronaut") == []
+            assert store.hours_kept("cameraman") > 0  # the other person goes on
+        key = device_key(state)
+        aliases = {pseudonym("astronaut", key, rotation_period(service.replay_start
+                                                               + timedelta(days=d), "weekly"))
+                   for d in range(3)}
+        time.sleep(1)
+        assert not any(p["person"] in aliases for p in subscriber.payloads())
+    finally:
+        subscriber.stop()
+        broker.close()

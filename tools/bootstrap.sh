@@ -44,6 +44,7 @@ checks=(
 )
 if [ "$WITH_TEST" = 1 ]; then
     checks+=("command -v openssl|openssl")  # the tests make a throwaway PKI
+    checks+=("command -v systemd-analyze|systemd")  # the tests verify the unit
 fi
 missing=()
 for entry in "${checks[@]}"; do
@@ -69,7 +70,12 @@ fi
 # --- 3. Virtual environment --------------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then
     say "creating virtual environment $VENV"
-    "$PYTHON" -m venv "$VENV"
+    venv_options=()
+    # on a Jetson the venv must see JetPack's TensorRT and pycuda (system packages)
+    if [ "${VENV_SYSTEM_SITE:-0}" = 1 ] || [ -f /etc/nv_tegra_release ]; then
+        venv_options+=(--system-site-packages)
+    fi
+    "$PYTHON" -m venv "${venv_options[@]}" "$VENV"
 fi
 extras=""
 [ "$WITH_TEST" = 1 ] && extras="[test]"

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from edge.analytics.records import RiskGrade
 from edge.logs import get_logger
 from edge.publish.payload import RiskAlert
-from edge.publish.pseudonym import pseudonym
+from edge.publish.pseudonym import pseudonym, rotation_period
 from edge.publish.records import OutboxMessage
 from edge.publish.topics import Topics
 from edge.settings import Settings
@@ -28,7 +28,8 @@ def alerts_for(grades: Sequence[RiskGrade], settings: Settings, key: bytes,
     for grade in grades:
         if grade.status != "graded" or grade.level < settings.mqtt.min_level:
             continue
-        alias = pseudonym(grade.person_id, key)
+        alias = pseudonym(grade.person_id, key,
+                          rotation_period(grade.hour_start, settings.mqtt.pseudonym_rotation))
         alert = RiskAlert.from_grade(grade, device=settings.device.id, site=settings.device.site,
                                      pseudonym=alias)
         messages.append(OutboxMessage(alert.message_id, grade.person_id, topics.risk(alias),
