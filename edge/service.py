@@ -40,6 +40,7 @@ from edge.secrets import device_key
 from edge.settings import Settings
 from edge.store import Store
 from edge.track import FaceTracker
+from edge.vision.descriptor_worker import DescriptorWorker
 from edge.vision.identity import Gallery
 from edge.vision.pipeline import VisionModels
 
@@ -140,6 +141,8 @@ class Service:
         self._people_signature = self.store.people_signature()
         if not person_ids:
             log.warning("nobody_enrolled", hint="use `edge enroll`; every face is dropped")
+        self.worker = (DescriptorWorker(self.models.encoder_path)
+                       if settings.identity.worker_process else None)
         self.tracker = FaceTracker(recheck_s=settings.identity.recheck_seconds,
                                    keep_threshold=min(settings.identity.keep_threshold,
                                                       settings.identity.threshold))
@@ -244,10 +247,18 @@ class Service:
         detected = time.perf_counter()
         pairs = self.tracker.update(detections)
         now_s = frame.index / self.settings.camera.fps  # video time: replays are repeatable
+        self._take_descriptors(now_s)
         to_identify = [(i, t) for i, t in pairs if self.tracker.needs_identity(t, now_s)]
         aligned = {i: models.aligner.align_one(frame.image, detections, i)
-                   for i, t in pairs if t.state != "unknown" or (i, t) in to_identify}
-        if to_identify:
+                   for i, t in pairs if t.state == "known" or (i, t) in to_identify}
+        if to_identify and self.worker is not None and self.worker.alive:
+            for i, track in to_identify:  # results arrive a few frames later
+                track.pending = self.worker.submit(track.track_id, aligned[i].chip)
+                self.stats.descriptors += track.pending
+        elif to_identify:
+            if self.worker is not None:
+                log.error("descriptor_worker_died", action="computing descriptors inline")
+                self.worker = None
             descriptors = models.encoder.encode([aligned[i].chip for i, _ in to_identify])
             for (_, track), match in zip(to_identify, self.gallery.match(descriptors)):
                 self.tracker.set_identity(track, match, now_s)
@@ -277,6 +288,14 @@ class Service:
         self._count(frame, len(detections), known, (started, detected, identified, classified,
                                                     done))
         return grades
+
+    def _take_descriptors(self, now_s: float) -> None:
+        if self.worker is None:
+            return
+        for track_id, descriptor in self.worker.poll():
+            track = self.tracker.by_id(track_id)
+            if track is not None:  # the face may have left meanwhile
+                self.tracker.set_identity(track, self.gallery.match(descriptor[None])[0], now_s)
 
     def _refresh_people(self) -> None:
         """Take up enrolments and erasures made while running (`edge enroll`, `edge forget`)."""
@@ -352,6 +371,8 @@ class Service:
         self.publisher.stop()
         self.source.close()
         self._report_status("stopped")
+        if self.worker is not None:
+            self.worker.close()
         self.store.close()
         self.models.close()
         log.info("service_stopped", frames=self.stats.frames)

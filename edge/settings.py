@@ -107,6 +107,9 @@ class IdentitySettings(Section):
         0.92, ge=-1.0, le=1.0, description="a track already identified keeps its person while "
         "the similarity to that person stays at or above this (hysteresis)")
     recheck_seconds: float = Field(3.0, gt=0.0)
+    worker_process: bool = Field(
+        True, description="compute descriptors in a second process, so the frame loop never "
+        "waits for one (dlib holds the GIL); false computes them inline")
 
 
 class EmotionSettings(Section):

@@ -32,6 +32,7 @@ class Track:
     identified_at: float | None = None
     misses: int = 0
     frames: int = field(default=0)
+    pending: bool = False  # a descriptor for it is being computed
 
 
 class FaceTracker:
@@ -76,7 +77,12 @@ class FaceTracker:
         self.tracks = [t for t in self.tracks if t.misses <= self.max_misses]
         return sorted(pairs, key=lambda pair: pair[0])
 
+    def by_id(self, track_id: int) -> Track | None:
+        return next((t for t in self.tracks if t.track_id == track_id), None)
+
     def needs_identity(self, track: Track, now_s: float) -> bool:
+        if track.pending:
+            return False
         if track.state == "new" or track.identified_at is None:
             return True
         wait = self.ambiguous_recheck_s if track.ambiguous else self.recheck_s
@@ -91,6 +97,7 @@ class FaceTracker:
                 and match.similarity >= self.keep_threshold):
             match = Match(track.person_id, match.similarity, match.runner_up, match.nearest)
         track.identified_at = now_s
+        track.pending = False
         track.similarity = match.similarity
         track.person_id = match.person_id
         track.state = "known" if match.person_id is not None else "unknown"

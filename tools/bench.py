@@ -107,6 +107,51 @@ def run_clip(faces: int, seconds: float, work: Path, models_dir: Path, port: int
     }
 
 
+def run_baseline(faces: int, seconds: float, work: Path, models_dir: Path) -> dict[str, Any]:
+    """The reference study, literally: every 12th frame; for every face of a sampled frame
+    the dlib descriptor, a gallery match and (if known) the expression, one face at a time;
+    no tracks, no batching, no worker process. Same models, same decoder, same clip."""
+    import numpy as np
+
+    from edge.capture.pipelines import pipeline_for
+    from edge.capture.sources import GStreamerSource
+    from edge.vision.identity import Gallery
+
+    clip = work / f"faces-{faces}.avi"
+    if not clip.exists():
+        write_clip(bench_plan(faces, seconds), clip)
+    state = work / f"baseline-{faces}"
+    settings = Settings(models={"dir": models_dir}, storage={"state_dir": state})
+    enroll(state, settings)
+    models = VisionModels.load(settings)
+    with Store(state) as store:
+        gallery = Gallery(*store.templates(), settings.identity.threshold)
+    source = GStreamerSource(pipeline_for(f"file://{clip}", 640, 480, 24), live=False)
+    analysed = sampled = 0
+    latencies: list[float] = []
+    began = time.monotonic()
+    while (frame := source.read()) is not None:
+        if frame.index % 12:
+            continue
+        start = time.perf_counter()
+        detections = models.detector.detect([frame.image])[0]
+        for index in range(len(detections)):
+            face = models.aligner.align_one(frame.image, detections, index)
+            descriptor = models.encoder.encode([face.chip])[0]
+            if gallery.match(descriptor[None])[0].person_id is not None:
+                models.classifier.vectors([face.crop])
+                analysed += 1
+        latencies.append((time.perf_counter() - start) * 1000)
+        sampled += 1
+    wall = time.monotonic() - began
+    source.close()
+    models.close()
+    return {"faces_in_view": faces, "sampled_frames": sampled, "wall_s": round(wall, 1),
+            "faces_analysed": analysed, "faces_analysed_per_s": round(analysed / wall, 2),
+            "sampled_frame_ms": {"median": _r(float(np.median(latencies))),
+                                 "p99": _r(float(np.percentile(latencies, 99)))}}
+
+
 def _r(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
@@ -154,6 +199,8 @@ def main() -> None:
     parser.add_argument("--faces", type=int, nargs="+", default=[1, 3, 10])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--soak-minutes", type=float, default=0.0)
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the study-literal baseline")
     parser.add_argument("--models", default="engines")
     parser.add_argument("--backend", default="onnxruntime")
     parser.add_argument("--json")
@@ -171,6 +218,20 @@ def main() -> None:
                                         backend=args.backend))
                 print(table(results[-1:]).splitlines()[-1] if len(results) > 1
                       else table(results), flush=True)
+            if not args.no_baseline:
+                print("\nbaseline (the study literally) vs this loop, analysed faces a second:")
+                for result in results:
+                    base = run_baseline(result["faces_in_view"], args.seconds, Path(folder),
+                                        Path(args.models).resolve())
+                    ours = result["faces_analysed"] / result["wall_s"]
+                    ratio = ours / base["faces_analysed_per_s"] if base[
+                        "faces_analysed_per_s"] else float("inf")
+                    result["baseline"] = {**base, "ratio": round(ratio, 1),
+                                          "ours_faces_analysed_per_s": round(ours, 1)}
+                    print(f"  {result['faces_in_view']:>2} faces: baseline "
+                          f"{base['faces_analysed_per_s']:6.2f}/s (sampled frame "
+                          f"{base['sampled_frame_ms']['median']} ms median), this loop "
+                          f"{ours:6.1f}/s: {ratio:5.1f}x", flush=True)
             if args.soak_minutes > 0:
                 soak = run_clip(3, args.seconds, Path(folder), Path(args.models).resolve(),
                                 port, soak_minutes=args.soak_minutes, backend=args.backend)

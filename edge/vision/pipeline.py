@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -33,6 +34,7 @@ class VisionModels:
     encoder: FaceEncoder
     classifier: ExpressionClassifier
     engines: tuple[Engine, ...]
+    encoder_path: Path
 
     @classmethod
     def load(cls, settings: Settings, manifest: Manifest | None = None) -> VisionModels:
@@ -59,12 +61,14 @@ class VisionModels:
         aligner = FaceAligner(model_path(models_dir, landmarks_entry),
                               crop_size=max(classifier.input_size),
                               crop_margin=settings.emotion.crop_margin)
-        encoder = FaceEncoder(model_path(models_dir, descriptor_entry))
+        encoder_path = model_path(models_dir, descriptor_entry)
+        encoder = FaceEncoder(encoder_path)
         get_logger(__name__).info(
             "models_loaded", backend=detector_engine.backend, compute=detector_engine.device,
             detector=detector_entry.name, expression=expression_entry.name,
             landmarks=landmarks_entry.name, descriptor=descriptor_entry.name)
-        return cls(detector, aligner, encoder, classifier, (detector_engine, expression_engine))
+        return cls(detector, aligner, encoder, classifier, (detector_engine, expression_engine),
+                   encoder_path)
 
     def describe(self, frame: np.ndarray) -> list[tuple[AlignedFace, np.ndarray]]:
         """Aligned faces and their descriptors in one frame (for enrollment and evidence)."""

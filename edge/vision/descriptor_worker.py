@@ -1,0 +1,78 @@
+"""The 128-D descriptor in its own process, so it never stalls the frame loop.
+
+dlib holds Python's GIL while it computes a descriptor (about 65-85 ms a face here), so a
+thread would not help: the loop would stop for every new track. A separate process runs
+on the other core; the loop hands it a 150x150 chip and picks the descriptor up a few
+frames later. If the worker dies, the service falls back to computing inline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import queue
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.logs import get_logger
+
+log = get_logger(__name__)
+
+
+def _serve(model_path: str, requests: Any, results: Any) -> None:
+    from edge.vision.identity import FaceEncoder
+
+    encoder = FaceEncoder(Path(model_path))
+    while True:
+        item = requests.get()
+        if item is None:
+            return
+        key, chip = item
+        results.put((key, encoder.encode([chip])[0]))
+
+
+class DescriptorWorker:
+    def __init__(self, model_path: Path, max_pending: int = 32) -> None:
+        context = mp.get_context("spawn")  # no fork of a process with threads and models
+        self._requests = context.Queue(maxsize=max_pending)
+        self._results = context.Queue()
+        self._process = context.Process(target=_serve, name="edge-descriptor", daemon=True,
+                                        args=(str(model_path), self._requests, self._results))
+        self._process.start()
+        self.pending = 0
+
+    @property
+    def alive(self) -> bool:
+        return self._process.is_alive()
+
+    def submit(self, key: int, chip: np.ndarray) -> bool:
+        """Queue a chip; False when the worker is busy (try again on a later frame)."""
+        try:
+            self._requests.put_nowait((key, np.ascontiguousarray(chip)))
+        except queue.Full:
+            return False
+        self.pending += 1
+        return True
+
+    def poll(self) -> list[tuple[int, np.ndarray]]:
+        """Descriptors that are ready, without waiting."""
+        ready = []
+        while True:
+            try:
+                ready.append(self._results.get_nowait())
+            except queue.Empty:
+                break
+        self.pending -= len(ready)
+        return ready
+
+    def close(self) -> None:
+        if self._process.is_alive():
+            with contextlib.suppress(queue.Full):
+                self._requests.put(None, timeout=1)
+            self._process.join(3)
+            if self._process.is_alive():
+                self._process.terminate()
+        self._requests.close()
+        self._results.close()
