@@ -7,13 +7,17 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo photos test setup setup-test models lint clean
+.PHONY: demo photos bench test setup setup-test models lint clean
 
 demo: setup
 	$(BIN)/edge demo
 
 photos: setup
 	$(BIN)/edge demo --photos
+
+# the whole loop on 1, 3 and 10-face clips, the study-literal baseline, a 30-minute soak
+bench: setup
+	$(BIN)/python tools/bench.py --soak-minutes $(or $(SOAK),30) --json bench.json --png bench.png
 
 test: setup-test
 	$(BIN)/ruff check edge tools tests
