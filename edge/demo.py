@@ -20,17 +20,14 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import date
 from pathlib import Path
 
-from edge.democlip import demo_plan, write_clip
+from edge.democlip import demo_plan, enroll_sample_people, write_clip
 from edge.errors import EdgeError
 from edge.publish.broker import Broker, mosquitto_available
 from edge.publish.central import AlertView, watch_alerts
 from edge.settings import Settings
 from edge.store import Store
-from edge.vision import samples
-from edge.vision.evidence import VARIANTS
 from edge.vision.pipeline import VisionModels
 
 DEMO_CONSENT = "DEMO-CONSENT-0001"
@@ -65,12 +62,8 @@ class Progress:
 def enroll_demo_people(settings: Settings) -> None:
     models = VisionModels.load(settings)
     with Store(settings.storage.state_dir) as store:
-        for person, photo in (("demo-astronaut", samples.astronaut()),
-                              ("demo-cameraman", samples.cameraman())):
-            copies = [VARIANTS[v](photo) for v in ("mirror", "dark x0.5", "bright x1.4",
-                                                   "half size")]
-            descriptors = [models.describe(image)[0][1] for image in copies]
-            count = store.enroll(person, DEMO_CONSENT, date.today(), descriptors)
+        for person, count in enroll_sample_people(store, models, DEMO_CONSENT,
+                                                  prefix="demo-").items():
             _say(f"  enrolled {person}: {count} templates from altered copies of the photo "
                  f"(consent {DEMO_CONSENT})")
     models.close()

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from edge.vision import samples
+from edge.vision.evidence import VARIANTS
 
 
 @dataclass(frozen=True)
@@ -117,3 +118,23 @@ def bench_plan(faces: int, seconds: float = 20.0) -> ClipPlan:
     """1, 3 or 10 faces: the two enrolled people first, then strangers from lfw_subset."""
     people = [astronaut_actor(), cameraman_actor(), *stranger_actors(max(0, faces - 2))]
     return ClipPlan(tuple(people[:faces]), seconds)
+
+
+SAMPLE_PEOPLE = {"astronaut": samples.astronaut, "cameraman": samples.cameraman}
+ENROLMENT_VARIANTS = ("mirror", "dark x0.5", "bright x1.4", "half size")
+
+
+def enroll_sample_people(store: object, models: object, consent: str,
+                         prefix: str = "") -> dict[str, int]:
+    """Enroll the astronaut and the cameraman from altered copies of their photos (so the
+    clip's faces are recognised, not matched byte for byte). Returns templates per person."""
+    from datetime import date
+
+    counts = {}
+    for name, photo in SAMPLE_PEOPLE.items():
+        image = photo()
+        descriptors = [models.describe(VARIANTS[v](image))[0][1]  # type: ignore[attr-defined]
+                       for v in ENROLMENT_VARIANTS]
+        counts[prefix + name] = store.enroll(  # type: ignore[attr-defined]
+            prefix + name, consent, date.today(), descriptors)
+    return counts

@@ -126,3 +126,17 @@ def test_an_mp4_file_through_the_real_pipeline(tmp_path: Path) -> None:
     count = sum(1 for _ in iter(source.read, None))
     source.close()
     assert count == 24
+
+
+def test_the_end_of_a_file_is_never_taken_for_a_stall(clip: Path) -> None:
+    """Read slowly, as a busy loop does: the end must still be the end, every time."""
+    for _ in range(3):
+        source = GStreamerSource(pipeline_for(f"file://{clip}", 640, 480, 24), live=False,
+                                 stall_s=0.5)
+        count = 0
+        while (frame := source.read()) is not None:
+            count += 1
+            if frame.index % 12 == 0:
+                time.sleep(0.05)
+        source.close()
+        assert (count, source.reconnects) == (48, 0)

@@ -10,21 +10,19 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from mqtt_support import Subscriber
 
 from edge.cli import main
-from edge.democlip import demo_plan, render_frame, write_clip
+from edge.democlip import demo_plan, enroll_sample_people, render_frame, write_clip
 from edge.publish.broker import Broker, wait_until
 from edge.sdnotify import Notifier
 from edge.service import Service, read_status
 from edge.settings import Settings
 from edge.store import Store
-from edge.vision import samples
-from edge.vision.evidence import VARIANTS
 from edge.vision.pipeline import VisionModels
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,6 +59,20 @@ def tree(folder: Path) -> set[Path]:
     return {p for p in folder.rglob("*") if p.is_file()}
 
 
+def clip_run(tmp_path: Path, models_dir: Path, vision_models: VisionModels,
+             port: int) -> tuple[Path, Settings]:
+    """A 14 s clip (28 replayed hours; the smile fades at hour 20), two people enrolled."""
+    clip = write_clip(demo_plan(seconds=14, anomaly_from_s=10), tmp_path / "clip.avi")
+    state = tmp_path / "state"
+    with Store(state) as store:
+        enroll_sample_people(store, vision_models, "C-1")
+    return state, Settings(
+        device={"id": "entrance-01", "site": "hq"}, models={"dir": models_dir},
+        camera={"source": f"file://{clip}", "replay_speed": 7200},
+        analytics={"min_history_hours": 8}, mqtt={"port": port},
+        storage={"state_dir": state}, deployment=LAWFUL)
+
+
 @pytest.fixture
 def restore_signals():
     saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -71,22 +83,10 @@ def restore_signals():
 
 def test_clip_to_alerts(tmp_path: Path, models_dir: Path, vision_models: VisionModels,
                         restore_signals: None) -> None:
-    clip = write_clip(demo_plan(seconds=14, anomaly_from_s=10), tmp_path / "clip.avi")
-    state = tmp_path / "state"
-    with Store(state) as store:
-        for person, photo in (("astronaut", samples.astronaut()),
-                              ("cameraman", samples.cameraman())):
-            store.enroll(person, "C-1", date(2026, 1, 1), [
-                vision_models.describe(VARIANTS[v](photo))[0][1]
-                for v in ("mirror", "dark x0.5", "half size")])
     broker = Broker(persistence=False).start()
     subscriber = Subscriber(broker.port, ["edge/#"]).start()
+    state, settings = clip_run(tmp_path, models_dir, vision_models, broker.port)
     listener = NotifyListener(tmp_path / "notify.sock")
-    settings = Settings(
-        device={"id": "entrance-01", "site": "hq"}, models={"dir": models_dir},
-        camera={"source": f"file://{clip}", "replay_speed": 7200},
-        analytics={"min_history_hours": 8}, mqtt={"port": broker.port},
-        storage={"state_dir": state}, deployment=LAWFUL)
     before_repo, before_tmp = tree(REPO), tree(tmp_path)
     try:
         service = Service(settings, notifier=Notifier(str(listener.path)))
@@ -198,21 +198,9 @@ def test_forget_while_the_service_runs(tmp_path: Path, models_dir: Path,
     from edge.publish.pseudonym import pseudonym, rotation_period
     from edge.secrets import device_key
 
-    clip = write_clip(demo_plan(seconds=14, anomaly_from_s=10), tmp_path / "clip.avi")
-    state = tmp_path / "state"
-    with Store(state) as store:
-        for person, photo in (("astronaut", samples.astronaut()),
-                              ("cameraman", samples.cameraman())):
-            store.enroll(person, "C-1", date(2026, 1, 1), [
-                vision_models.describe(VARIANTS[v](photo))[0][1]
-                for v in ("mirror", "dark x0.5", "half size")])
     broker = Broker(persistence=False).start()
     subscriber = Subscriber(broker.port, ["edge/#"]).start()
-    settings = Settings(
-        device={"id": "entrance-01", "site": "hq"}, models={"dir": models_dir},
-        camera={"source": f"file://{clip}", "replay_speed": 7200},
-        analytics={"min_history_hours": 8}, mqtt={"port": broker.port},
-        storage={"state_dir": state}, deployment=LAWFUL)
+    state, settings = clip_run(tmp_path, models_dir, vision_models, broker.port)
     removed: dict[str, int] = {}
 
     def forget_at_frame_150(service: Service) -> None:

@@ -18,18 +18,15 @@ import resource
 import tempfile
 import threading
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
-from edge.democlip import bench_plan, write_clip
+from edge.democlip import bench_plan, enroll_sample_people, write_clip
 from edge.logs import configure_logging
 from edge.publish.broker import Broker, mosquitto_available
 from edge.service import STAGES, Service
 from edge.settings import Settings
 from edge.store import Store
-from edge.vision import samples
-from edge.vision.evidence import VARIANTS
 from edge.vision.pipeline import VisionModels
 
 
@@ -63,11 +60,7 @@ class Sampler:
 def enroll(state: Path, settings: Settings) -> None:
     models = VisionModels.load(settings)
     with Store(state) as store:
-        for person, photo in (("astronaut", samples.astronaut()),
-                              ("cameraman", samples.cameraman())):
-            store.enroll(person, "BENCH", date.today(), [
-                models.describe(VARIANTS[v](photo))[0][1]
-                for v in ("mirror", "dark x0.5", "half size")])
+        enroll_sample_people(store, models, "BENCH")
     models.close()
 
 

@@ -117,7 +117,10 @@ class GStreamerSource:
                 frame = self._to_frame(sample)
                 self._index += 1
                 return frame
-            problem = self._bus_problem(pipeline) or f"no frame for {self.stall_s:g} s"
+            # the appsink knows it has reached the end before the bus says so: without this,
+            # the end of a file looked like a stall and the file was played again
+            problem = self._bus_problem(pipeline) or ("eos" if sink.get_property("eos") else
+                                                      f"no frame for {self.stall_s:g} s")
             if problem == "eos" and not self.live and not self.loop:
                 return None  # the file has ended
             if problem == "eos" and self.loop:
