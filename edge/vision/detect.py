@@ -69,6 +69,8 @@ def letterbox(frame: np.ndarray, width: int, height: int,
               fill: Sequence[float]) -> tuple[np.ndarray, Letterbox]:
     """Fit ``frame`` into width x height keeping its aspect; pad right and bottom."""
     frame_h, frame_w = frame.shape[:2]
+    if (frame_w, frame_h) == (width, height):  # the usual camera case: nothing to do
+        return frame, Letterbox(scale=1.0)
     scale = min(width / frame_w, height / frame_h)
     new_w, new_h = min(width, round(frame_w * scale)), min(height, round(frame_h * scale))
     canvas = np.empty((height, width, 3), np.uint8)
