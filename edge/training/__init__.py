@@ -1,0 +1,1 @@
+"""Training the study's expression classifier (optional extra ``train``: PyTorch, CPU or GPU)."""
