@@ -71,6 +71,55 @@ def cmd_models_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_build_engine(args: argparse.Namespace) -> int:
+    from edge.models.build_engine import build_engine
+
+    settings = _settings(args)
+    try:
+        width, height = (int(v) for v in args.input_size.lower().split("x"))
+    except ValueError:
+        raise EdgeError(f"--input-size {args.input_size!r}: use WIDTHxHEIGHT, e.g. 640x480"
+                        ) from None
+    built = build_engine(Path(args.dir) if args.dir else settings.models.dir, args.model,
+                         precision=args.precision, width=width, height=height,
+                         max_batch=args.max_batch, workspace_mb=args.workspace_mb,
+                         calibration=Path(args.calibration) if args.calibration else None)
+    print(f"ok: {built.file} ({built.name}); select it with models.backend = 'tensorrt'")
+    return 0
+
+
+def cmd_models_doctor(args: argparse.Namespace) -> int:
+    from edge.inference import available_backends
+    from edge.inference.tensorrt_compat import incompatibilities, runtime_info
+    from edge.models.manifest import load_manifest
+
+    settings = _settings(args)
+    runtime = runtime_info()
+    backends = available_backends()
+    providers = "-"
+    if backends["onnxruntime"]:
+        import onnxruntime
+
+        providers = ", ".join(onnxruntime.get_available_providers())
+    print(f"onnxruntime: {'yes (' + providers + ')' if backends['onnxruntime'] else 'no'}")
+    print(f"tensorrt:    {runtime.tensorrt_version or 'not installed'}")
+    compute = f" (compute {runtime.compute_capability})" if runtime.compute_capability else ""
+    print(f"GPU:         {runtime.gpu_name or 'none found'}{compute}")
+    print(f"JetPack/L4T: {runtime.l4t_release or 'not a Jetson'}")
+    models_dir = Path(args.dir) if args.dir else settings.models.dir
+    manifest = load_manifest(models_dir)
+    engines = [m for m in manifest.models.values() if m.format == "tensorrt"]
+    if not engines:
+        print("engines:     none built (edge models build-engine)")
+    for engine in engines:
+        reasons = incompatibilities(engine, runtime, manifest)
+        print(f"engine {engine.name}: {'valid here' if not reasons else '; '.join(reasons)}")
+        if reasons and engine.build is not None:
+            print(f"  rebuild: {engine.build.build_command}")
+    print(f"settings:    models.backend = {settings.models.backend!r}")
+    return 0
+
+
 def cmd_models_verify(args: argparse.Namespace) -> int:
     from edge.models.manifest import load_manifest, verify_files
 
@@ -297,6 +346,22 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--force", action="store_true", help="rebuild everything")
     prepare.add_argument("--no-verify", action="store_true", help="skip the self-check")
     prepare.set_defaults(func=cmd_models_prepare)
+    build = models.add_parser("build-engine", help="ONNX -> TensorRT engine (on the box "
+                              "that will run it)")
+    build.add_argument("--model", required=True, help="manifest name of the ONNX model")
+    build.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp16")
+    build.add_argument("--input-size", default="640x480",
+                       help="detector input WIDTHxHEIGHT (fixed in the engine)")
+    build.add_argument("--max-batch", type=int, default=32,
+                       help="largest batch of the expression model's dynamic profile")
+    build.add_argument("--workspace-mb", type=int, default=1024)
+    build.add_argument("--calibration", help="folder of face crops or frames (int8)")
+    build.add_argument("--dir", help="models folder (default: models.dir)")
+    build.set_defaults(func=cmd_models_build_engine)
+    doctor = models.add_parser("doctor", help="back ends, GPU, and which engines are valid here")
+    doctor.add_argument("--dir", help="models folder (default: models.dir)")
+    doctor.set_defaults(func=cmd_models_doctor)
+
     verify = models.add_parser("verify", help="re-check model files against the manifest")
     verify.add_argument("--dir", help="models folder (default: models.dir)")
     verify.set_defaults(func=cmd_models_verify)

@@ -81,6 +81,9 @@ class CameraSettings(Section):
 class ModelsSettings(Section):
     dir: Path = Field(Path("engines"), description="folder holding manifest.json and models")
     backend: Literal["onnxruntime", "tensorrt"] = "onnxruntime"
+    fallback_to_onnxruntime: bool = Field(
+        True, description="tensorrt: run the ONNX model on ONNX Runtime when an engine is "
+        "missing or was built for another TensorRT/GPU (logged); false: refuse to start")
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="auto: CUDA when onnxruntime-gpu and a GPU are present, else CPU")
     threads: int = Field(0, ge=0, le=256, description="intra-op threads, 0 = library default")

@@ -49,7 +49,7 @@ def test_backend_choice_errors(models_dir: Path) -> None:
     manifest = load_manifest(models_dir)
     with pytest.raises(ModelError, match="needs ONNX"):
         open_engine(models_dir, manifest.models["dlib-resnet-v1"])
-    with pytest.raises(ModelError, match="tensorrt"):
+    with pytest.raises(ModelError, match="is not a TensorRT engine"):
         open_engine(models_dir, manifest.models["fer-mini-xception"], backend="tensorrt")
     with pytest.raises(ModelError, match="model file missing"):
         open_engine(models_dir / "absent", manifest.models["fer-mini-xception"])

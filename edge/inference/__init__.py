@@ -4,6 +4,6 @@
 """
 
 from edge.inference.base import Engine, TensorSpec
-from edge.inference.factory import available_backends, open_engine
+from edge.inference.factory import available_backends, open_engine, open_model
 
-__all__ = ["Engine", "TensorSpec", "available_backends", "open_engine"]
+__all__ = ["Engine", "TensorSpec", "available_backends", "open_engine", "open_model"]

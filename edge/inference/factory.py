@@ -7,7 +7,15 @@ from pathlib import Path
 
 from edge.errors import ModelError
 from edge.inference.base import Engine
-from edge.models.manifest import ModelEntry, model_path
+from edge.inference.tensorrt_compat import (
+    RuntimeInfo,
+    engine_for,
+    incompatibilities,
+    rebuild_command,
+    runtime_info,
+)
+from edge.logs import get_logger
+from edge.models.manifest import Manifest, ModelEntry, entry, model_path
 
 
 def available_backends() -> dict[str, bool]:
@@ -31,6 +39,41 @@ def open_engine(models_dir: Path, model: ModelEntry, *, backend: str = "onnxrunt
 
         return OnnxRuntimeEngine(path, device=device, threads=threads)
     if backend == "tensorrt":
-        raise ModelError("models.backend = 'tensorrt' is not available in this release",
-                         "set models.backend = 'onnxruntime'")
+        if model.format != "tensorrt":
+            raise ModelError(f"{model.name}: is not a TensorRT engine",
+                             "build one with `edge models build-engine`")
+        from edge.inference.tensorrt_backend import TensorRTEngine
+
+        return TensorRTEngine(path)
     raise ModelError(f"unknown back end {backend!r}", "use 'onnxruntime' or 'tensorrt'")
+
+
+def open_model(models_dir: Path, manifest: Manifest, name: str, *, backend: str,
+               device: str = "auto", threads: int = 0, fallback: bool = True,
+               runtime: RuntimeInfo | None = None) -> Engine:
+    """Open manifest model ``name`` on the chosen back end.
+
+    For TensorRT the engine built from ``name`` is checked against this box first. A
+    mismatch stops with a message that names the engine, what differs and the command that
+    rebuilds it; with ``fallback`` the ONNX model runs on ONNX Runtime instead (logged).
+    """
+    model = entry(manifest, name, models_dir)
+    if backend != "tensorrt":
+        return open_engine(models_dir, model, backend=backend, device=device, threads=threads)
+    engine = engine_for(manifest, name)
+    if engine is None:
+        reasons = [f"no TensorRT engine has been built from {name}"]
+        hint = ("build it: edge models build-engine --model " + name)
+    else:
+        reasons = incompatibilities(engine, runtime or runtime_info(), manifest)
+        hint = f"rebuild it on this box: {rebuild_command(engine)}"
+    if not reasons:
+        return open_engine(models_dir, engine, backend="tensorrt")
+    label = engine.name if engine is not None else name
+    if fallback:
+        get_logger(__name__).warning("tensorrt_engine_unusable", engine=label,
+                                     reasons="; ".join(reasons), hint=hint,
+                                     action="running the ONNX model on ONNX Runtime")
+        return open_engine(models_dir, model, backend="onnxruntime", device=device,
+                           threads=threads)
+    raise ModelError(f"TensorRT engine {label}: " + "; ".join(reasons), hint)

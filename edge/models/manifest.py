@@ -45,6 +45,23 @@ class InputSpec(BaseModel):
     scale: float
 
 
+class EngineBuild(BaseModel):
+    """What a TensorRT engine is bound to: it is valid only where all of this holds."""
+
+    model_config = ConfigDict(extra="forbid")
+    source_model: str = Field(description="manifest name of the ONNX model it was built from")
+    onnx_sha256: str
+    tensorrt_version: str
+    gpu_name: str
+    compute_capability: str
+    l4t_release: str | None = Field(None, description="JetPack/L4T release on a Jetson")
+    precision: Literal["fp32", "fp16", "int8"]
+    input_shapes: dict[str, list[list[int]]] = Field(
+        description="per input: [min, opt, max] shapes of the optimisation profile")
+    built_at: str
+    build_command: str
+
+
 class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
@@ -58,6 +75,7 @@ class ModelEntry(BaseModel):
     outputs: list[str] = []
     labels: list[str] | None = None
     notes: str = ""
+    build: EngineBuild | None = None  # TensorRT engines only
 
 
 class Manifest(BaseModel):

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import ModelError
-from edge.inference import Engine, open_engine
+from edge.inference import Engine, open_model
 from edge.logs import get_logger
 from edge.models.manifest import Manifest, entry, load_manifest, model_path
 from edge.settings import Settings
@@ -45,10 +45,10 @@ class VisionModels:
         expression_entry = entry(manifest, cfg.expression, models_dir)
         landmarks_entry = entry(manifest, f"dlib-shape-{cfg.landmarks}", models_dir)
         descriptor_entry = entry(manifest, cfg.descriptor, models_dir)
-        detector_engine = open_engine(models_dir, detector_entry, backend=cfg.backend,
-                                      device=cfg.device, threads=cfg.threads)
-        expression_engine = open_engine(models_dir, expression_entry, backend=cfg.backend,
-                                        device=cfg.device, threads=cfg.threads)
+        options = {"backend": cfg.backend, "device": cfg.device, "threads": cfg.threads,
+                   "fallback": cfg.fallback_to_onnxruntime}
+        detector_engine = open_model(models_dir, manifest, cfg.detector, **options)
+        expression_engine = open_model(models_dir, manifest, cfg.expression, **options)
         if detector_entry.input is None:
             raise ModelError(f"{detector_entry.name}: the manifest gives no input description",
                              "run `edge models prepare --force`")
