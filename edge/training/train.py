@@ -184,7 +184,7 @@ def train(config: TrainConfig, say=lambda m: print(m, file=sys.stderr, flush=Tru
             loss = loss_fn(logits, labels)
             loss.backward()
             optimiser.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             correct += int((logits.argmax(1) == labels).sum())
             seen += len(labels)
         model.eval()
