@@ -11,15 +11,14 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 
+from edge.democlip import enroll_sample_people
 from edge.settings import Settings
 from edge.store import Store
 from edge.vision import samples
-from edge.vision.evidence import VARIANTS
 from edge.vision.identity import Gallery
 from edge.vision.pipeline import FaceAnalyzer, VisionModels
 from edge.vision.records import BASIC_EMOTIONS, COMPONENTS
@@ -41,13 +40,10 @@ def run_vision_demo(settings: Settings, out: object = None) -> int:
               "group-scene.png": samples.group_scene()}
     with tempfile.TemporaryDirectory(prefix="edge-demo-") as state_dir, \
             Store(Path(state_dir)) as store:
-        _say("  enrolling from altered copies (mirrored; darkened) with consent reference "
-             f"{DEMO_CONSENT}:")
-        for person, photo in (("demo-astronaut", photos["astronaut.png"]),
-                              ("demo-cameraman", photos["cameraman.png"])):
-            enrollment = [VARIANTS["mirror"](photo), VARIANTS["dark x0.5"](photo)]
-            descriptors = [models.describe(image)[0][1] for image in enrollment]
-            count = store.enroll(person, DEMO_CONSENT, date.today(), descriptors)
+        _say("  enrolling from altered copies (mirrored, darker, brighter, smaller) with "
+             f"consent reference {DEMO_CONSENT}:")
+        for person, count in enroll_sample_people(store, models, DEMO_CONSENT,
+                                                  prefix="demo-").items():
             _say(f"    {person}: {count} templates")
         person_ids, templates = store.templates()
     analyzer = FaceAnalyzer(models, Gallery(person_ids, templates, settings.identity.threshold))

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from edge.analytics.aggregate import hour_start
 from edge.analytics.engine import RiskAnalytics
 from edge.analytics.records import RiskGrade
 from edge.capture.pipelines import parse_source, pipeline_for
@@ -292,10 +293,14 @@ class Service:
     def _take_descriptors(self, now_s: float) -> None:
         if self.worker is None:
             return
-        for track_id, descriptor in self.worker.poll():
+        ready = self.worker.poll()
+        if not ready:
+            return
+        matches = self.gallery.match(np.stack([descriptor for _, descriptor in ready]))
+        for (track_id, _), match in zip(ready, matches):
             track = self.tracker.by_id(track_id)
             if track is not None:  # the face may have left meanwhile
-                self.tracker.set_identity(track, self.gallery.match(descriptor[None])[0], now_s)
+                self.tracker.set_identity(track, match, now_s)
 
     def _refresh_people(self) -> None:
         """Take up enrolments and erasures made while running (`edge enroll`, `edge forget`)."""
@@ -317,7 +322,7 @@ class Service:
         stats.frames += 1
         stats.faces += faces
         stats.faces_analysed += len(known)
-        this_hour = self.clock.now().replace(minute=0, second=0, microsecond=0)
+        this_hour = hour_start(self.clock.now(), self.analytics.aggregator.zone)
         if this_hour != self._hour_of_people:
             stats.people_this_hour.clear()
             self._hour_of_people = this_hour

@@ -70,3 +70,28 @@ def test_a_file_that_is_not_onnx_is_refused(models_dir: Path, tmp_path: Path) ->
     (tmp_path / entry.file).write_bytes(b"\x00garbage")
     with pytest.raises(ModelError, match="ONNX Runtime cannot load it"):
         open_engine(tmp_path, entry)
+
+
+def test_run_batched_splits_where_the_engine_caps_the_batch(models_dir: Path,
+                                                             expression_engine) -> None:
+    from edge.inference.onnxruntime_backend import OnnxRuntimeEngine
+
+    class CappedAtTwo(OnnxRuntimeEngine):  # as a TensorRT profile with max batch 2 would be
+        calls = 0
+
+        @property
+        def max_batch(self) -> int:
+            return 2
+
+        def run(self, feeds, outputs=None):
+            assert len(feeds["input"]) <= 2
+            CappedAtTwo.calls += 1
+            return super().run(feeds, outputs)
+
+    entry = load_manifest(models_dir).models["fer-mini-xception"]
+    capped = CappedAtTwo(models_dir / entry.file, device="cpu")
+    batch = np.random.default_rng(4).uniform(-1, 1, (5, 1, 64, 64)).astype(np.float32)
+    together = capped.run_batched({"input": batch})["probabilities"]
+    assert CappedAtTwo.calls == 3 and together.shape == (5, 7)
+    np.testing.assert_allclose(together, expression_engine.run({"input": batch})[
+        "probabilities"], atol=1e-6)

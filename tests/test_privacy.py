@@ -28,8 +28,7 @@ def fill(store: Store, person: str) -> None:
                        [RiskGrade(person, START, "graded", 2, "Low risk", 1.8, True, ("sad",),
                                   30)], keep_hours=168)
     store.save_partials([PartialHour(person, START + timedelta(hours=6), np.ones(10), 3)])
-    store.enqueue([OutboxMessage(f"{person:0<32}"[:32].replace(person, "a" * len(person)),
-                                 person, "edge/x", b"{}", START)],
+    store.enqueue([OutboxMessage(f"message-of-{person}", person, "edge/x", b"{}", START)],
                   max_messages=100, max_age=timedelta(days=7), now=START)
 
 

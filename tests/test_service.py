@@ -13,6 +13,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mqtt_support import Subscriber
 
@@ -130,7 +131,9 @@ def test_clip_to_alerts(tmp_path: Path, models_dir: Path, vision_models: VisionM
     assert all(p.parent == state for p in created)
     # ... and none of it holds image data: no JPEG/PNG/AVI, no row of any raw frame
     plan = demo_plan(seconds=14, anomaly_from_s=10)
-    rows = [render_frame(plan, i)[200, 40:600].tobytes()[:96] for i in range(0, 336, 37)]
+    # 32-pixel runs across the astronaut's face (her cell is centred at 160, 120)
+    rows = [render_frame(plan, i)[110, 120:152].tobytes() for i in range(0, 336, 37)]
+    assert all(np.frombuffer(row, np.uint8).std() > 10 for row in rows)  # not plain background
     for path in created:
         data = path.read_bytes()
         assert b"\xff\xd8\xff" not in data and b"\x89PNG" not in data and b"RIFF" not in data

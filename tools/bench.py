@@ -120,22 +120,20 @@ def run_baseline(faces: int, seconds: float, work: Path, models_dir: Path) -> di
     """The reference study, literally: every 12th frame; for every face of a sampled frame
     the dlib descriptor, a gallery match and (if known) the expression, one face at a time;
     no tracks, no batching, no worker process. Same models, same decoder, same clip."""
-    import numpy as np
-
-    from edge.capture.pipelines import pipeline_for
-    from edge.capture.sources import GStreamerSource
+    from edge.service import open_source
     from edge.vision.identity import Gallery
 
     clip = work / f"faces-{faces}.avi"
     if not clip.exists():
         write_clip(bench_plan(faces, seconds), clip)
     state = work / f"baseline-{faces}"
-    settings = Settings(models={"dir": models_dir}, storage={"state_dir": state})
+    settings = Settings(models={"dir": models_dir}, storage={"state_dir": state},
+                        camera={"source": f"file://{clip}"})
     enroll(state, settings)
     models = VisionModels.load(settings)
     with Store(state) as store:
         gallery = Gallery(*store.templates(), settings.identity.threshold)
-    source = GStreamerSource(pipeline_for(f"file://{clip}", 640, 480, 24), live=False)
+    source, _live, _description = open_source(settings)
     analysed = sampled = 0
     latencies: list[float] = []
     began = time.monotonic()

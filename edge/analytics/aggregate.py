@@ -8,7 +8,7 @@ it is dropped when it closes, as too thin to say anything about a person.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -74,5 +74,3 @@ class HourlyAggregator:
     def forget(self, person_id: str) -> None:
         self._open.pop(person_id, None)
 
-
-HOUR = timedelta(hours=1)

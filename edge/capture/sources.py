@@ -10,7 +10,6 @@ files and device indices where GStreamer's Python bindings are missing.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -193,7 +192,3 @@ class OpenCVSource:
     def close(self) -> None:
         self._capture.release()
 
-
-def frames(source: FrameSource) -> Iterator[Frame]:
-    while (frame := source.read()) is not None:
-        yield frame

@@ -40,13 +40,6 @@ class Engine(ABC):
         first = self.inputs[0].shape[0] if self.inputs and self.inputs[0].shape else None
         return first if isinstance(first, int) else None
 
-    def input(self, name: str) -> TensorSpec:
-        for spec in self.inputs:
-            if spec.name == name:
-                return spec
-        raise ModelError(f"model has no input {name!r} (inputs: "
-                         f"{', '.join(s.name for s in self.inputs)})")
-
     def check_feeds(self, feeds: Mapping[str, np.ndarray]) -> None:
         """Reject missing inputs, wrong rank or dtype before the back end gives a cryptic error."""
         for spec in self.inputs:
@@ -67,6 +60,18 @@ class Engine(ABC):
     def run(self, feeds: Mapping[str, np.ndarray],
             outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """Run one batch; returns the requested outputs (all when None) by name."""
+
+    def run_batched(self, feeds: Mapping[str, np.ndarray],
+                    outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """``run``, split along the batch axis where the engine caps the batch (a TensorRT
+        profile does; ONNX Runtime does not) and joined again."""
+        total = len(next(iter(feeds.values())))
+        step = self.max_batch or total
+        if total <= step:
+            return self.run(feeds, outputs)
+        parts = [self.run({k: v[i:i + step] for k, v in feeds.items()}, outputs)
+                 for i in range(0, total, step)]
+        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
     def close(self) -> None:  # noqa: B027 - optional for back ends with nothing to release
         """Release device memory and handles; the engine is unusable afterwards."""

@@ -33,6 +33,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from edge.analytics.records import utc_text
 from edge.clock import Clock, SystemClock
 from edge.errors import ConfigError
 from edge.logs import get_logger
@@ -239,7 +240,7 @@ class Publisher:
         counts = store.outbox_counts()
         stats = DeviceStats(
             device=self.settings.device.id, site=self.settings.device.site,
-            at=DeviceStats.now_text(self.clock.now()),
+            at=utc_text(self.clock.now()),
             uptime_s=round(time.monotonic() - self._started, 1),
             outbox_depth=sum(counts.values()), alerts_dropped=self.dropped,
             alerts_refused=counts.get("refused", 0), temperature_c=board_temperature_c(),

@@ -11,7 +11,7 @@ reconnect or a restart when its acknowledgement was lost), never zero times.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -65,10 +65,6 @@ class DeviceStats(Payload):
     alerts_dropped: int
     alerts_refused: int
     temperature_c: float | None = None
-
-    @staticmethod
-    def now_text(moment: datetime) -> str:
-        return utc_text(moment)
 
 
 STATUS_ONLINE = b"online"

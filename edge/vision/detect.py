@@ -121,7 +121,7 @@ class RetinaFaceDetector:
         if not frames:
             return []
         batch, boxes = self.preprocess(frames)
-        out = self.engine.run({self.spec.name: batch}, ["loc", "conf", "landmarks"])
+        out = self.engine.run_batched({self.spec.name: batch}, ["loc", "conf", "landmarks"])
         priors = prior_boxes(self.input_height, self.input_width)
         return [self._postprocess(out["loc"][i], out["conf"][i, :, 1], out["landmarks"][i],
                                   priors, boxes[i], frames[i].shape[:2])

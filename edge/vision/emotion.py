@@ -71,11 +71,8 @@ class ExpressionClassifier:
         """(N, 7) class probabilities in BASIC_EMOTIONS order for BGR face crops."""
         if not crops:
             return np.zeros((0, len(BASIC_EMOTIONS)), np.float32)
-        batch = self.preprocess(crops)
-        step = self.engine.max_batch or len(crops)  # a TensorRT profile caps the batch
-        raw = np.concatenate([self.engine.run({self.spec.name: batch[i:i + step]},
-                                              [self.output])[self.output]
-                              for i in range(0, len(crops), step)]).reshape(len(crops), -1)
+        raw = self.engine.run_batched({self.spec.name: self.preprocess(crops)},
+                                      [self.output])[self.output].reshape(len(crops), -1)
         if not np.allclose(raw.sum(axis=1), 1.0, atol=1e-3) or raw.min() < 0:
             raw = _softmax(raw)  # a model exported without its softmax gives logits
         return raw[:, self._order]
