@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge import __version__
-from edge.errors import EdgeError, ImageError
-from edge.logs import configure_logging, get_logger
+from edge.core.errors import EdgeError, ImageError
+from edge.core.logs import configure_logging, get_logger
 from edge.settings import Settings, default_config_path, load_settings
 
 if TYPE_CHECKING:
     from edge.store import Store
-    from edge.vision.pipeline import FaceAnalyzer
+    from edge.vision.pipeline import FramePipeline
 
 EXIT_USER_ERROR = 2
 
@@ -40,14 +40,16 @@ def _open_store(settings: Settings) -> Store:
     return Store(settings.storage.state_dir)
 
 
-def _analyzer(settings: Settings) -> FaceAnalyzer:
+def _still_image_pipeline(settings: Settings) -> FramePipeline:
+    """The frame pipeline without tracks: every face of every image identified."""
     from edge.vision.identity import Gallery
-    from edge.vision.pipeline import FaceAnalyzer, VisionModels
+    from edge.vision.loader import VisionModels
+    from edge.vision.pipeline import FramePipeline
 
     with _open_store(settings) as store:
         person_ids, templates = store.templates()
-    return FaceAnalyzer(VisionModels.load(settings),
-                        Gallery(person_ids, templates, settings.identity.threshold))
+    return FramePipeline(VisionModels.load(settings),
+                         Gallery(person_ids, templates, settings.identity.threshold))
 
 
 # --- config ----------------------------------------------------------------------------------
@@ -89,9 +91,9 @@ def cmd_models_build_engine(args: argparse.Namespace) -> int:
 
 
 def cmd_models_doctor(args: argparse.Namespace) -> int:
+    from edge.core.manifest import load_manifest
     from edge.inference import available_backends
     from edge.inference.tensorrt_compat import incompatibilities, runtime_info
-    from edge.models.manifest import load_manifest
 
     settings = _settings(args)
     runtime = runtime_info()
@@ -121,7 +123,7 @@ def cmd_models_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_models_verify(args: argparse.Namespace) -> int:
-    from edge.models.manifest import load_manifest, verify_files
+    from edge.core.manifest import load_manifest, verify_files
 
     models_dir = Path(args.dir) if args.dir else _settings(args).models.dir
     manifest = load_manifest(models_dir)
@@ -142,7 +144,7 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
 def cmd_enroll(args: argparse.Namespace) -> int:
     from edge.store import PERSON_ID_PATTERN
     from edge.vision.images import read_image
-    from edge.vision.pipeline import VisionModels
+    from edge.vision.loader import VisionModels
 
     if not re.match(PERSON_ID_PATTERN, args.person):
         raise EdgeError(f"--person {args.person!r}: use 1-64 letters, digits, '.', '_' or '-' "
@@ -211,7 +213,7 @@ def cmd_people(args: argparse.Namespace) -> int:
 
 # --- analysis --------------------------------------------------------------------------------
 def _format_vector(vector: Sequence[float]) -> str:
-    from edge.vision.records import COMPONENTS
+    from edge.core.emotions import COMPONENTS
 
     return " ".join(f"{name}={value:.3f}" for name, value in zip(COMPONENTS, vector))
 
@@ -219,15 +221,15 @@ def _format_vector(vector: Sequence[float]) -> str:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from edge.vision.images import read_image
 
-    analyzer = _analyzer(_settings(args))
+    pipeline = _still_image_pipeline(_settings(args))
     frames = [read_image(p) for p in args.images]
     report = []
-    for path, faces in zip(args.images, analyzer.analyze(frames)):
+    for path, result in zip(args.images, pipeline.process(frames)):
         report.append({"image": str(path), "faces": [
-            {"box": [round(v, 1) for v in f.box], "score": round(f.score, 3),
+            {"box": [round(float(v), 1) for v in f.box], "score": round(f.score, 3),
              "person": f.person_id, "similarity": round(f.similarity, 4),
              "vector": None if f.vector is None else [round(float(v), 4) for v in f.vector]}
-            for f in faces]})
+            for f in result.faces]})
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -243,7 +245,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from edge.analytics.simulate import (
+    from edge.demos.simulate import (
         SimulationConfig,
         format_report,
         plot_person,
@@ -269,7 +271,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from edge.publish.central import watch_alerts
+    from edge.central.alerts import watch_alerts
 
     if not 1 <= args.port <= 65535:
         raise EdgeError(f"--port {args.port}: must be between 1 and 65535")
@@ -291,7 +293,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edge.service import Service
+    from edge.service.lifecycle import Service
 
     settings = _settings(args)
     if args.replay_speed is not None:
@@ -301,7 +303,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from edge.service import read_status
+    from edge.service.status import read_status
 
     status = read_status(_settings(args).storage.state_dir)
     if args.json:
@@ -315,10 +317,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.photos:
-        from edge.photodemo import run_vision_demo
+        from edge.demos.photodemo import run_vision_demo
 
         return run_vision_demo(_settings(args))
-    from edge.demo import run_demo
+    from edge.demos.demo import run_demo
 
     return run_demo(_settings(args), clip_seconds=args.seconds)
 

@@ -10,7 +10,7 @@ import os
 import secrets
 from pathlib import Path
 
-from edge.errors import ConfigError
+from edge.core.errors import ConfigError
 
 
 def credential(name: str, env: str | None = None) -> str | None:

@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from edge.errors import ConfigError
+from edge.core.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib

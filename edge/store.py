@@ -17,17 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.analytics.records import (
-    HourlyVector,
-    PartialHour,
-    RiskGrade,
-    parse_utc,
-    utc_text,
-)
-from edge.errors import EdgeError
-from edge.logs import get_logger
-from edge.publish.records import OutboxMessage
-from edge.vision.records import COMPONENTS
+from edge.core.clock import parse_utc, utc_text
+from edge.core.emotions import COMPONENTS
+from edge.core.errors import EdgeError
+from edge.core.logs import get_logger
+from edge.core.records import HourlyVector, OutboxMessage, PartialHour, RiskGrade
 
 DB_NAME = "edge.sqlite3"
 PERSON_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"

@@ -10,7 +10,7 @@ import pytest
 
 from edge.models.prepare import prepare_models
 from edge.settings import Settings
-from edge.vision.pipeline import VisionModels
+from edge.vision.loader import VisionModels
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS_DIR = REPO / "engines"

@@ -17,9 +17,9 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from edge.analytics.records import RiskGrade
-from edge.clock import SystemClock
-from edge.logs import configure_logging
+from edge.core.clock import SystemClock
+from edge.core.logs import configure_logging
+from edge.core.records import RiskGrade
 from edge.publish.client import Publisher
 from edge.publish.outbox import alerts_for
 from edge.secrets import device_key

@@ -6,7 +6,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from edge.analytics.aggregate import HourlyAggregator, hour_start
+from edge.analytics.aggregate import HourlyAggregator
+from edge.core.clock import hour_start
 
 UTC = timezone.utc
 

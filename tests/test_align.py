@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.vision import samples
+from edge.demos import samples
 from edge.vision.align import FaceAligner, dlib_style_box, eye_angle_deg, upright_size
 from edge.vision.boxes import iou_matrix
-from edge.vision.pipeline import VisionModels
+from edge.vision.loader import VisionModels
 
 
 def test_eye_angle_is_the_studys_formula() -> None:

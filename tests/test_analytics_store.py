@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from edge.analytics.engine import RiskAnalytics
-from edge.analytics.records import HourlyVector, RiskGrade
-from edge.clock import SimulatedClock
+from edge.analytics.risk import RiskAnalytics
+from edge.core.clock import SimulatedClock
+from edge.core.records import HourlyVector, RiskGrade
 from edge.settings import AnalyticsSettings
 from edge.store import DB_NAME, Store
 

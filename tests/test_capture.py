@@ -10,8 +10,8 @@ import pytest
 
 from edge.capture.pipelines import parse_source, pipeline_for
 from edge.capture.sources import GStreamerSource, OpenCVSource, gstreamer_available
-from edge.democlip import bench_plan, write_clip
-from edge.errors import ConfigError
+from edge.core.errors import ConfigError
+from edge.demos.clip import bench_plan, write_clip
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_a_bad_pipeline_is_a_clear_error() -> None:
 def test_an_mp4_file_through_the_real_pipeline(tmp_path: Path) -> None:
     import cv2
 
-    from edge.democlip import render_frame
+    from edge.demos.clip import render_frame
 
     plan = bench_plan(1, seconds=1.0)
     path = tmp_path / "clip.mp4"

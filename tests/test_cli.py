@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from edge.cli import main
-from edge.vision import samples
-from edge.vision.evidence import VARIANTS
+from edge.demos import samples
+from edge.demos.evidence import VARIANTS
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ import time
 
 import numpy as np
 
-from edge.vision import samples
+from edge.demos import samples
 from edge.vision.descriptor_worker import DescriptorWorker
-from edge.vision.pipeline import VisionModels
+from edge.vision.loader import VisionModels
 
 
 def test_worker_gives_the_same_descriptors_as_inline(vision_models: VisionModels) -> None:

@@ -6,10 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.vision import samples
-from edge.vision.detect import decode_boxes, decode_landmarks, letterbox, prior_boxes
-from edge.vision.evidence import detection_recall
-from edge.vision.pipeline import VisionModels
+from edge.demos import samples
+from edge.demos.evidence import detection_recall
+from edge.vision.detect import decode_boxes, decode_landmarks, prior_boxes
+from edge.vision.loader import VisionModels
+from edge.vision.preprocess import letterbox
 
 
 def test_prior_layout_matches_the_network(vision_models: VisionModels) -> None:

@@ -9,13 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from onnx import helper, numpy_helper
 
-from edge.errors import ModelError
+from edge.core.emotions import BASIC_EMOTIONS, COMPONENTS
+from edge.core.errors import ModelError
+from edge.core.manifest import load_manifest
+from edge.demos import samples
 from edge.inference import open_engine
-from edge.models.manifest import load_manifest
-from edge.vision import samples
 from edge.vision.emotion import ExpressionClassifier, emotion_vectors
-from edge.vision.pipeline import VisionModels
-from edge.vision.records import BASIC_EMOTIONS, COMPONENTS
+from edge.vision.loader import VisionModels
 
 
 def test_vector_layout_hand_computed() -> None:

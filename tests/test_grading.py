@@ -8,14 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.analytics.grading import GradingPolicy, grade_hour, label_for, three_sigma
-from edge.analytics.records import (
+from edge.core.emotions import (
     COMPLEX_GROUP,
+    COMPONENTS,
     INSUFFICIENT_HISTORY,
     NEGATIVE_GROUP,
     POSITIVE_GROUP,
-    HourlyVector,
 )
-from edge.vision.records import COMPONENTS
+from edge.core.records import HourlyVector
 
 HOUR = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edge.demos import samples
+from edge.demos.evidence import IdentityEvidence, collect
 from edge.settings import Settings
-from edge.vision import samples
-from edge.vision.evidence import IdentityEvidence, collect
 from edge.vision.identity import Gallery
-from edge.vision.pipeline import VisionModels
+from edge.vision.loader import VisionModels
 
 
 def unit(*values: float) -> np.ndarray:

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.errors import ImageError
+from edge.core.errors import ImageError
 from edge.vision.images import as_bgr_frame, read_image
 
 

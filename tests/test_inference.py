@@ -6,10 +6,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from edge.errors import ModelError
+from edge.core.errors import ModelError
+from edge.core.manifest import load_manifest
 from edge.inference import open_engine
 from edge.inference.onnxruntime_backend import providers_for
-from edge.models.manifest import load_manifest
 
 
 @pytest.fixture(scope="module")

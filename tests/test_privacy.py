@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.analytics.records import HourlyVector, PartialHour, RiskGrade
 from edge.cli import main
+from edge.core.records import HourlyVector, OutboxMessage, PartialHour, RiskGrade
 from edge.publish.pseudonym import pseudonym, rotation_period
-from edge.publish.records import OutboxMessage
 from edge.store import Store
 
 START = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)

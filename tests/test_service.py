@@ -18,19 +18,20 @@ import pytest
 from mqtt_support import Subscriber
 
 from edge.cli import main
-from edge.democlip import (
+from edge.demos.broker import Broker, wait_until
+from edge.demos.clip import (
     ENROLMENT_VARIANTS,
     demo_plan,
     enroll_sample_people,
     render_frame,
     write_clip,
 )
-from edge.publish.broker import Broker, wait_until
 from edge.sdnotify import Notifier
-from edge.service import Service, read_status
+from edge.service.lifecycle import Service
+from edge.service.status import read_status
 from edge.settings import Settings
 from edge.store import Store
-from edge.vision.pipeline import VisionModels
+from edge.vision.loader import VisionModels
 
 REPO = Path(__file__).resolve().parents[1]
 STATE_FILES = {"edge.sqlite3", "edge.sqlite3-wal", "edge.sqlite3-shm", "status.json",

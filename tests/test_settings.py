@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from edge.cli import main
-from edge.errors import ConfigError
+from edge.core.errors import ConfigError
 from edge.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]

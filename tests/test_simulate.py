@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.analytics.simulate import SimulationConfig, format_report, plot_person, run_simulation
 from edge.cli import main
+from edge.demos.simulate import SimulationConfig, format_report, plot_person, run_simulation
 from edge.settings import AnalyticsSettings
 
 

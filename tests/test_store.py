@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.errors import EdgeError
+from edge.core.errors import EdgeError
 from edge.store import DB_NAME, MIGRATIONS, Store
 
 

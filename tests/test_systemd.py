@@ -91,7 +91,7 @@ def test_install_is_idempotent_and_uninstall_keeps_the_state(tmp_path: Path) -> 
     assert re.fullmatch(r"[0-9a-f]{64}", key)
     assert "ExecStart=/opt/edge/.venv/bin/edge --config /etc/edge/edge.toml run" in \
         unit.read_text()
-    assert (tmp_path / "opt" / "edge" / "edge" / "service.py").is_file()
+    assert (tmp_path / "opt" / "edge" / "edge" / "service" / "lifecycle.py").is_file()
     # a technician's edits and the key survive a second run
     (etc / "edge.toml").write_text('[device]\nid = "lobby-3"\n')
     (state / "edge.sqlite3").write_text("precious")

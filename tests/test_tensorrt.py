@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 
 from edge.cli import main
-from edge.errors import EdgeError, ModelError
+from edge.core.errors import EdgeError, ModelError
+from edge.core.manifest import EngineBuild, Manifest, ModelEntry, load_manifest, save_manifest
+from edge.demos import samples
 from edge.inference import open_model
 from edge.inference.tensorrt_compat import RuntimeInfo, engine_for, incompatibilities, l4t_release
 from edge.models.build_engine import profile_shapes, rebuild_command
-from edge.models.calibration import CalibrationBatches, prepare
-from edge.models.manifest import EngineBuild, Manifest, ModelEntry, load_manifest, save_manifest
-from edge.vision import samples
+from edge.models.calibration import CalibrationBatches
+from edge.vision.loader import VisionModels
 
 ORIN = RuntimeInfo("10.3.0", "Orin", "8.7", "R36.3.0")
 
@@ -94,7 +95,9 @@ def test_profiles_fixed_detector_and_dynamic_expression_batch(manifest: Manifest
     assert expression == {"input": [[1, 1, 64, 64], [16, 1, 64, 64], [32, 1, 64, 64]]}
 
 
-def test_calibration_batches(manifest: Manifest, tmp_path: Path) -> None:
+def test_calibration_batches(manifest: Manifest, tmp_path: Path,
+                             vision_models: VisionModels) -> None:
+    """Calibration prepares real images exactly as the running stages feed their engines."""
     folder = tmp_path / "crops"
     folder.mkdir()
     photo = samples.astronaut()
@@ -104,11 +107,13 @@ def test_calibration_batches(manifest: Manifest, tmp_path: Path) -> None:
     batches = CalibrationBatches(folder, spec, 4, 640, 480)
     produced = list(batches)
     assert len(batches) == 2 and [b.shape for b in produced] == [(4, 1, 64, 64)] * 2
-    np.testing.assert_allclose(produced[0][0], prepare(photo, spec, 640, 480), atol=1e-6)
+    np.testing.assert_array_equal(produced[0][0], vision_models.classifier.preprocess([photo])[0])
     assert produced[0].min() >= -1.0 and produced[0].max() <= 1.0  # (x - 127.5) / 127.5
     detector = manifest.models["retinaface-mnet025"].input
     frames = next(iter(CalibrationBatches(folder, detector, 2, 640, 480)))
     assert frames.shape == (2, 3, 480, 640)
+    np.testing.assert_array_equal(frames[0], vision_models.detector.preprocess([photo])[0][0])
+    assert not np.array_equal(frames[1], frames[0])  # positive control: a different image
     # the letterbox pad is the mean colour: zero after normalisation
     assert np.abs(frames[0, :, :, 600:]).max() == 0
     with pytest.raises(EdgeError, match="fewer than one batch"):

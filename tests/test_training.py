@@ -11,13 +11,13 @@ import pytest
 
 pytest.importorskip("torch", reason="the optional extra 'train' (PyTorch) is not installed")
 
-from edge.errors import EdgeError
+from edge.core.emotions import BASIC_EMOTIONS
+from edge.core.errors import EdgeError
+from edge.core.manifest import load_manifest
 from edge.inference import open_engine
-from edge.models.manifest import load_manifest
 from edge.training.nets import build, count_layers
 from edge.training.train import find_images, scale_saturation
 from edge.vision.emotion import ExpressionClassifier
-from edge.vision.records import BASIC_EMOTIONS
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))

@@ -23,13 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from edge.democlip import bench_plan, enroll_sample_people, write_clip
-from edge.logs import configure_logging
-from edge.publish.broker import Broker, mosquitto_available
-from edge.service import STAGES, Service
+from edge.core.logs import configure_logging
+from edge.demos.broker import Broker, mosquitto_available
+from edge.demos.clip import bench_plan, enroll_sample_people, write_clip
+from edge.service.lifecycle import Service
+from edge.service.status import STAGES
 from edge.settings import Settings
 from edge.store import Store
-from edge.vision.pipeline import VisionModels
+from edge.vision.loader import VisionModels
 
 
 def _rss_kb(pid: str) -> int:
@@ -120,7 +121,7 @@ def run_baseline(faces: int, seconds: float, work: Path, models_dir: Path) -> di
     """The reference study, literally: every 12th frame; for every face of a sampled frame
     the dlib descriptor, a gallery match and (if known) the expression, one face at a time;
     no tracks, no batching, no worker process. Same models, same decoder, same clip."""
-    from edge.service import open_source
+    from edge.capture.open import open_source
     from edge.vision.identity import Gallery
 
     clip = work / f"faces-{faces}.avi"
@@ -133,7 +134,7 @@ def run_baseline(faces: int, seconds: float, work: Path, models_dir: Path) -> di
     models = VisionModels.load(settings)
     with Store(state) as store:
         gallery = Gallery(*store.templates(), settings.identity.threshold)
-    source, _live, _description = open_source(settings)
+    source, _live, _description = open_source(settings.camera)
     analysed = sampled = 0
     latencies: list[float] = []
     began = time.monotonic()
@@ -143,7 +144,8 @@ def run_baseline(faces: int, seconds: float, work: Path, models_dir: Path) -> di
         start = time.perf_counter()
         detections = models.detector.detect([frame.image])[0]
         for index in range(len(detections)):
-            face = models.aligner.align_one(frame.image, detections, index)
+            face = models.aligner.align_face(frame.image, detections.boxes[index],
+                                             detections.landmarks[index])
             descriptor = models.encoder.encode([face.chip])[0]
             if gallery.match(descriptor[None])[0].person_id is not None:
                 models.classifier.vectors([face.crop])

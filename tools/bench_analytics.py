@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.analytics.grading import GradingPolicy, grade_hour
-from edge.analytics.records import HourlyVector
+from edge.core.records import HourlyVector
 from edge.store import Store
 
 

@@ -21,9 +21,9 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.analytics.records import RiskGrade
-from edge.logs import configure_logging
-from edge.publish.broker import Broker, wait_until
+from edge.core.logs import configure_logging
+from edge.core.records import RiskGrade
+from edge.demos.broker import Broker, wait_until
 from edge.publish.client import Publisher
 from edge.publish.outbox import alerts_for, queue_alerts
 from edge.publish.payload import RiskAlert

@@ -15,8 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from edge.errors import EdgeError
-from edge.models.manifest import Manifest, load_manifest, save_manifest
+from edge.core.errors import EdgeError
+from edge.core.manifest import Manifest, load_manifest, save_manifest
 from edge.training.train import TrainConfig, train
 
 

@@ -18,10 +18,10 @@ import cv2
 import dlib
 import numpy as np
 
+from edge.demos import samples
+from edge.demos.evidence import collect, detection_recall
 from edge.settings import Settings
-from edge.vision import samples
-from edge.vision.evidence import collect, detection_recall
-from edge.vision.pipeline import VisionModels
+from edge.vision.loader import VisionModels
 
 
 def timed(call: Callable[[], object], runs: int) -> tuple[float, float]:

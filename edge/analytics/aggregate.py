@@ -8,20 +8,13 @@ it is dropped when it closes, as too thin to say anything about a person.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from edge.analytics.records import HourlyVector, PartialHour
-
-
-def hour_start(moment: datetime, zone: ZoneInfo) -> datetime:
-    """UTC start of the device-local clock hour containing ``moment``."""
-    if moment.tzinfo is None:
-        raise ValueError("timestamps must be timezone-aware")
-    local = moment.astimezone(zone)
-    return local.replace(minute=0, second=0, microsecond=0).astimezone(timezone.utc)
+from edge.core.clock import hour_start
+from edge.core.records import HourlyVector, PartialHour
 
 
 class HourlyAggregator:

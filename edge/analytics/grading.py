@@ -20,16 +20,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.analytics.lof import local_outlier_factor
-from edge.analytics.records import (
+from edge.core.emotions import (
     COMPLEX_GROUP,
+    COMPONENTS,
     INSUFFICIENT_HISTORY,
     NEGATIVE_GROUP,
     POSITIVE_GROUP,
     RISK_LABELS,
-    HourlyVector,
-    RiskGrade,
 )
-from edge.vision.records import COMPONENTS
+from edge.core.records import HourlyVector, RiskGrade
+from edge.settings import AnalyticsSettings
 
 _ABOVE = np.array([c in NEGATIVE_GROUP or c in COMPLEX_GROUP for c in COMPONENTS])
 _BELOW = np.array([c in POSITIVE_GROUP for c in COMPONENTS])
@@ -45,9 +45,11 @@ class GradingPolicy:
     sigma_floor: float = 0.01
 
     @classmethod
-    def from_settings(cls, analytics: object) -> GradingPolicy:
-        names = cls.__dataclass_fields__
-        return cls(**{n: getattr(analytics, n) for n in names if hasattr(analytics, n)})
+    def from_settings(cls, analytics: AnalyticsSettings) -> GradingPolicy:
+        return cls(lof_k=analytics.lof_k, lof_threshold=analytics.lof_threshold,
+                   min_history_hours=analytics.min_history_hours,
+                   require_lof_anomaly=analytics.require_lof_anomaly,
+                   level_cuts=analytics.level_cuts, sigma_floor=analytics.sigma_floor)
 
 
 def label_for(level: int, cuts: tuple[int, int, int]) -> str:

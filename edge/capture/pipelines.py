@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from edge.errors import ConfigError
+from edge.core.errors import ConfigError
 
 JETSON_RELEASE = Path("/etc/nv_tegra_release")
 SCHEMES = ("csi", "v4l2", "rtsp", "file", "test")

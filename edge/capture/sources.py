@@ -16,8 +16,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from edge.errors import ConfigError, EdgeError
-from edge.logs import get_logger
+from edge.core.errors import ConfigError, EdgeError
+from edge.core.logs import get_logger
 
 log = get_logger(__name__)
 

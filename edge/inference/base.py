@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.errors import ModelError
+from edge.core.errors import ModelError
 
 Dim = int | str | None
 

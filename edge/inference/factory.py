@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from edge.errors import ModelError
+from edge.core.errors import ModelError
+from edge.core.logs import get_logger
+from edge.core.manifest import Manifest, ModelEntry, entry, model_path
 from edge.inference.base import Engine
 from edge.inference.tensorrt_compat import (
     RuntimeInfo,
@@ -14,8 +16,6 @@ from edge.inference.tensorrt_compat import (
     rebuild_command,
     runtime_info,
 )
-from edge.logs import get_logger
-from edge.models.manifest import Manifest, ModelEntry, entry, model_path
 
 
 def available_backends() -> dict[str, bool]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edge.errors import ModelError
+from edge.core.errors import ModelError
 from edge.inference.base import Engine, TensorSpec
 
 _ORT_TYPES = {

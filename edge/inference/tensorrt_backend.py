@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.errors import ModelError
+from edge.core.errors import ModelError
 from edge.inference.base import Engine, TensorSpec
 
 

@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.models.manifest import Manifest, ModelEntry
+from edge.core.manifest import Manifest, ModelEntry
 
 L4T_RELEASE = Path("/etc/nv_tegra_release")
 

@@ -17,10 +17,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge.errors import EdgeError
-from edge.inference.tensorrt_compat import runtime_info
-from edge.models.calibration import CalibrationBatches
-from edge.models.manifest import (
+from edge.core.errors import EdgeError
+from edge.core.manifest import (
     EngineBuild,
     ModelEntry,
     entry,
@@ -29,6 +27,8 @@ from edge.models.manifest import (
     save_manifest,
     sha256_file,
 )
+from edge.inference.tensorrt_compat import runtime_info
+from edge.models.calibration import CalibrationBatches
 
 
 def profile_shapes(model: ModelEntry, width: int, height: int,

@@ -1,7 +1,8 @@
 """INT8 calibration data: batches of real images, preprocessed exactly as in service.
 
-Pure NumPy, so the batching is tested without TensorRT; ``build_engine`` wraps it in an
-``IInt8EntropyCalibrator2``.
+The preprocessing is the stages' own (``edge.vision.preprocess.model_batch``), so a model
+is calibrated on what it will see. Pure NumPy, so the batching is tested without TensorRT;
+``build_engine`` wraps it in an ``IInt8EntropyCalibrator2``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import EdgeError
-from edge.models.manifest import InputSpec
-from edge.vision.detect import letterbox
+from edge.core.errors import EdgeError
+from edge.core.manifest import InputSpec
+from edge.vision.preprocess import model_batch
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 
@@ -27,21 +28,6 @@ def calibration_images(folder: Path) -> list[Path]:
     if not images:
         raise EdgeError(f"{folder}: holds no images (png, jpg, bmp, webp)")
     return images
-
-
-def prepare(image: np.ndarray, spec: InputSpec, width: int, height: int) -> np.ndarray:
-    """One BGR image -> C x H x W float32 as the model's input (letterboxed if variable)."""
-    if spec.height is None or spec.width is None:
-        image, _ = letterbox(image, width, height, spec.mean[::-1] if spec.colour == "RGB"
-                             else spec.mean)
-    else:
-        image = cv2.resize(image, (spec.width, spec.height), interpolation=cv2.INTER_AREA)
-    if spec.colour == "GRAY":
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)[:, :, None]
-    elif spec.colour == "RGB":
-        image = image[:, :, ::-1]
-    chw = (image.astype(np.float32) - np.asarray(spec.mean, np.float32)) * np.float32(spec.scale)
-    return np.ascontiguousarray(chw.transpose(2, 0, 1))
 
 
 class CalibrationBatches:
@@ -61,10 +47,10 @@ class CalibrationBatches:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for start in range(0, len(self) * self.batch, self.batch):
-            frames = []
+            images = []
             for path in self.images[start:start + self.batch]:
                 image = cv2.imread(str(path), cv2.IMREAD_COLOR)
                 if image is None:
                     raise EdgeError(f"{path}: not a readable image")
-                frames.append(prepare(image, self.spec, self.width, self.height))
-            yield np.stack(frames)
+                images.append(image)
+            yield np.ascontiguousarray(model_batch(images, self.spec, self.width, self.height))

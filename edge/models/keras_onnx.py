@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edge.errors import ModelError
+from edge.core.errors import ModelError
 
 SUPPORTED_LAYERS = {
     "InputLayer", "Conv2D", "SeparableConv2D", "BatchNormalization", "Activation",

@@ -24,10 +24,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge.errors import ModelError
-from edge.models import catalog
-from edge.models.keras_onnx import convert_keras_hdf5
-from edge.models.manifest import (
+from edge.core.errors import ModelError
+from edge.core.manifest import (
     InputSpec,
     Manifest,
     ModelEntry,
@@ -37,6 +35,8 @@ from edge.models.manifest import (
     save_manifest,
     sha256_file,
 )
+from edge.models import catalog
+from edge.models.keras_onnx import convert_keras_hdf5
 
 Progress = Callable[[str], None]
 CACHE_DIR = ".cache"
@@ -232,7 +232,7 @@ def prepare_models(models_dir: Path, *, force: bool = False, verify: bool = True
         manifest.verified_on = None
         save_manifest(models_dir, manifest)
     if verify and manifest.verified_on is None:
-        from edge.vision.selfcheck import self_check  # imports the models' runtimes
+        from edge.models.selfcheck import self_check  # imports the models' runtimes
 
         progress("self-check on scikit-image's astronaut ...")
         summary = self_check(models_dir)

@@ -33,10 +33,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edge.analytics.records import utc_text
-from edge.clock import Clock, SystemClock
-from edge.errors import ConfigError
-from edge.logs import get_logger
+from edge.core.clock import Clock, SystemClock, utc_text
+from edge.core.errors import ConfigError
+from edge.core.logs import get_logger
 from edge.publish.payload import (
     STATUS_OFFLINE,
     STATUS_ONLINE,

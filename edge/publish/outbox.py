@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from edge.analytics.records import RiskGrade
-from edge.logs import get_logger
+from edge.core.logs import get_logger
+from edge.core.records import OutboxMessage, RiskGrade
 from edge.publish.payload import RiskAlert
 from edge.publish.pseudonym import pseudonym, rotation_period
-from edge.publish.records import OutboxMessage
 from edge.publish.topics import Topics
 from edge.settings import Settings
 from edge.store import Store

@@ -16,7 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.analytics.records import RiskGrade, utc_text
+from edge.core.clock import utc_text
+from edge.core.records import RiskGrade
 
 SCHEMA_VERSION = 1
 

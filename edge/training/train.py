@@ -24,9 +24,9 @@ import cv2
 import numpy as np
 
 from edge import __version__
-from edge.errors import EdgeError
-from edge.models.manifest import InputSpec, ModelEntry, Source
-from edge.vision.records import BASIC_EMOTIONS
+from edge.core.emotions import BASIC_EMOTIONS
+from edge.core.errors import EdgeError
+from edge.core.manifest import InputSpec, ModelEntry, Source
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 

@@ -21,8 +21,8 @@ import cv2
 import dlib
 import numpy as np
 
-from edge.errors import ModelError
-from edge.vision.records import AlignedFace, Detections
+from edge.core.errors import ModelError
+from edge.core.records import AlignedFace, Detections
 
 # dlib-style box from a RetinaFace box of an upright face (fractions of RetinaFace w, h).
 DLIB_BOX_WIDTH = 1.10
@@ -70,11 +70,15 @@ class FaceAligner:
         self.crop_margin = crop_margin
 
     def align(self, frame: np.ndarray, detections: Detections) -> list[AlignedFace]:
-        return [self.align_one(frame, detections, i) for i in range(len(detections))]
+        """Every detected face, in detection order (enrolment, tools and tests)."""
+        return [self.align_face(frame, detections.boxes[i], detections.landmarks[i])
+                for i in range(len(detections))]
 
-    def align_one(self, frame: np.ndarray, detections: Detections, index: int) -> AlignedFace:
-        x1, y1, x2, y2 = (float(v) for v in detections.boxes[index])
-        angle = eye_angle_deg(detections.landmarks[index])
+    def align_face(self, frame: np.ndarray, box: np.ndarray,
+                   landmarks: np.ndarray) -> AlignedFace:
+        """One face from its detector box (x1, y1, x2, y2) and 5 points."""
+        x1, y1, x2, y2 = (float(v) for v in box)
+        angle = eye_angle_deg(landmarks)
         width, height = upright_size(x2 - x1, y2 - y1, angle)
         scale = min(1.0, MAX_FACE_PX / max(width, height, 1.0))
         side = math.ceil(2.0 * max(width, height) * scale)
@@ -96,7 +100,7 @@ class FaceAligner:
         crop = self._expression_crop(canvas, cx, cy, max(box_w, box_h))
         back = cv2.invertAffineTransform(warp)
         in_frame = points @ back[:, :2].T + back[:, 2]
-        return AlignedFace(detection_index=index, angle_deg=angle, landmarks=in_frame,
+        return AlignedFace(angle_deg=angle, landmarks=in_frame,
                            chip=chip, crop=crop)
 
     def _expression_crop(self, canvas: np.ndarray, cx: float, cy: float,

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.logs import get_logger
+from edge.core.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -46,6 +46,11 @@ class DescriptorWorker:
     @property
     def alive(self) -> bool:
         return self._process.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id (for operators' tools and fault tests)."""
+        return self._process.pid
 
     def submit(self, key: int, chip: np.ndarray) -> bool:
         """Queue a chip; False when the worker is busy (try again on a later frame)."""

@@ -1,25 +1,23 @@
-"""RetinaFace: letterbox, prior boxes, box and landmark decoding, threshold, NMS.
+"""RetinaFace: prior boxes, box and landmark decoding, threshold, NMS.
 
-Every frame of a batch is letterboxed to the same input size (scaled to fit, padded at the
-right and bottom with the mean colour, which becomes zero after normalisation), so one
-engine call serves the whole batch and a detection maps back to the frame by a single
-division: no offset, no rounding drift.
+Every frame of a batch is letterboxed to the same input size (``edge.vision.preprocess``),
+so one engine call serves the whole batch and a detection maps back to the frame by a
+single division.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 
-import cv2
 import numpy as np
 
+from edge.core.manifest import InputSpec
+from edge.core.records import Detections
 from edge.inference.base import Engine
-from edge.models.manifest import InputSpec
 from edge.vision.boxes import nms
-from edge.vision.records import Detections
+from edge.vision.preprocess import Letterbox, frames_batch
 
 STEPS = (8, 16, 32)
 MIN_SIZES = ((16, 32), (64, 128), (256, 512))
@@ -60,31 +58,6 @@ def decode_landmarks(raw: np.ndarray, priors: np.ndarray) -> np.ndarray:
     return priors[..., None, :2] + points * VARIANCES[0] * priors[..., None, 2:]
 
 
-@dataclass(frozen=True)
-class Letterbox:
-    scale: float  # input pixels per frame pixel
-
-
-def letterbox(frame: np.ndarray, width: int, height: int,
-              fill: Sequence[float]) -> tuple[np.ndarray, Letterbox]:
-    """Fit ``frame`` into width x height keeping its aspect; pad right and bottom."""
-    frame_h, frame_w = frame.shape[:2]
-    if (frame_w, frame_h) == (width, height):  # the usual camera case: nothing to do
-        return frame, Letterbox(scale=1.0)
-    scale = min(width / frame_w, height / frame_h)
-    new_w, new_h = min(width, round(frame_w * scale)), min(height, round(frame_h * scale))
-    canvas = np.empty((height, width, 3), np.uint8)
-    canvas[...] = np.clip(np.round(fill), 0, 255).astype(np.uint8)
-    if (new_w, new_h) == (frame_w, frame_h):
-        canvas[:new_h, :new_w] = frame
-    else:
-        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        canvas[:new_h, :new_w] = cv2.resize(frame, (new_w, new_h), interpolation=interpolation)
-    # the exact scale of the placed image, per axis, may differ from `scale` by rounding;
-    # use the horizontal one (aspect preserved to within one pixel).
-    return canvas, Letterbox(scale=new_w / frame_w)
-
-
 class RetinaFaceDetector:
     """Batch face detector on any Engine that runs the RetinaFace graph."""
 
@@ -97,24 +70,9 @@ class RetinaFaceDetector:
         self.score_threshold = score_threshold
         self.nms_iou = nms_iou
         self.min_face_px = min_face_px
-        self._mean = np.asarray(spec.mean, np.float32)
-        self._scale = np.float32(spec.scale)
 
     def preprocess(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Letterbox]]:
-        batch = np.empty((len(frames), 3, self.input_height, self.input_width), np.float32)
-        boxes = []
-        # pad with the mean colour in the frame's BGR order: zero after normalisation
-        fill = self.spec.mean[::-1] if self.spec.colour == "RGB" else self.spec.mean
-        for i, frame in enumerate(frames):
-            canvas, box = letterbox(frame, self.input_width, self.input_height, fill)
-            if self.spec.colour == "RGB":
-                canvas = canvas[:, :, ::-1]
-            # (x - mean) * scale, written straight into the NCHW batch
-            np.subtract(canvas.transpose(2, 0, 1), self._mean[:, None, None], out=batch[i])
-            if self._scale != 1:
-                batch[i] *= self._scale
-            boxes.append(box)
-        return batch, boxes
+        return frames_batch(frames, self.spec, self.input_width, self.input_height)
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         """Faces in each BGR frame (one Detections per frame, same order)."""

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 
-from edge.errors import ModelError
+from edge.core.emotions import BASIC_EMOTIONS, COMPONENTS, GROUPS
+from edge.core.errors import ModelError
+from edge.core.manifest import ModelEntry
 from edge.inference.base import Engine
-from edge.models.manifest import ModelEntry
-from edge.vision.records import BASIC_EMOTIONS, COMPONENTS, GROUPS
+from edge.vision.preprocess import crops_batch
 
 _GROUP_INDEX = {name: [BASIC_EMOTIONS.index(m) for m in members]
                 for name, members in GROUPS.items()}
@@ -50,22 +50,10 @@ class ExpressionClassifier:
         self.output = model.outputs[0]
         # column j of our order comes from the model's column _order[j]
         self._order = np.array([labels.index(name) for name in BASIC_EMOTIONS])
-        self._mean = np.asarray(self.spec.mean, np.float32)
         self.input_size = (self.spec.width, self.spec.height)
 
     def preprocess(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        width, height = self.input_size
-        images = []
-        for crop in crops:
-            if crop.shape[:2] != (height, width):
-                crop = cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA)
-            if self.spec.colour == "GRAY":
-                crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)[:, :, None]
-            elif self.spec.colour == "RGB":
-                crop = crop[:, :, ::-1]
-            images.append(crop)
-        batch = (np.stack(images).astype(np.float32) - self._mean) * np.float32(self.spec.scale)
-        return batch.transpose(0, 3, 1, 2) if self.spec.layout == "NCHW" else batch
+        return crops_batch(crops, self.spec)
 
     def probabilities(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """(N, 7) class probabilities in BASIC_EMOTIONS order for BGR face crops."""

@@ -14,8 +14,8 @@ from pathlib import Path
 import dlib
 import numpy as np
 
-from edge.errors import ModelError
-from edge.vision.records import Match
+from edge.core.errors import ModelError
+from edge.core.records import Match
 
 DESCRIPTOR_DIM = 128
 

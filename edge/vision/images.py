@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import ImageError
+from edge.core.errors import ImageError
 
 MIN_SIDE = 32  # smaller than the detector's smallest prior (16 px) plus context
 

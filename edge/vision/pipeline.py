@@ -1,111 +1,173 @@
-"""From frames to enrolled people's 10-D emotion vectors: one short loop over the stages.
+"""The one frame pipeline: frames in, one ``FaceRecord`` per face out.
 
-detect (batched over frames) -> align -> descriptor -> gallery match -> expression, the
-last only for faces that matched an enrolled person. A face that matches nobody is
-dropped on the spot: its crops go out of scope and no vector is ever computed for it.
+detect (batched over frames) -> track (optional) -> align -> identify -> expression. The
+service (video, with tracks and the descriptor worker), ``edge analyze`` and the photo demo
+(still images, no tracks), the demo and the benchmark all run frames through this class,
+so the privacy gate and the order of the stages exist once.
+
+The privacy gate: only a face that matched an enrolled person gets an expression vector.
+A face that matches nobody keeps nothing beyond the frame: its aligned pixels are cleared
+from every record before the records are handed out, and no vector is computed for it.
+
+Identity is the expensive step (the dlib descriptor, about 78 ms a face here). Without a
+tracker every face is described in its frame. With a tracker a face is described once per
+track (and re-checked now and then, see ``edge.vision.track``); with a descriptor worker
+the description runs in another process and its result is taken up a few frames later,
+so the loop never waits. A dead worker is replaced by inline computation, once, loudly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from edge.errors import ModelError
-from edge.inference import Engine, open_model
-from edge.logs import get_logger
-from edge.models.manifest import Manifest, entry, load_manifest, model_path
-from edge.settings import Settings
-from edge.vision.align import FaceAligner
-from edge.vision.detect import RetinaFaceDetector
-from edge.vision.emotion import ExpressionClassifier
-from edge.vision.identity import FaceEncoder, Gallery
-from edge.vision.records import AlignedFace, Detections, FaceResult
+from edge.core.logs import get_logger
+from edge.core.records import Detections, FaceRecord
+from edge.vision.descriptor_worker import DescriptorWorker
+from edge.vision.identity import Gallery
+from edge.vision.loader import VisionModels
+from edge.vision.track import FaceTracker, Track
+
+STAGES = ("detect", "identify", "expression")
+log = get_logger(__name__)
 
 
-@dataclass
-class VisionModels:
-    """The loaded models; built once per process (loading takes about a second)."""
+@dataclass(frozen=True)
+class FrameResult:
+    """One frame's faces (no pixels in them), and what the frame cost."""
 
-    detector: RetinaFaceDetector
-    aligner: FaceAligner
-    encoder: FaceEncoder
-    classifier: ExpressionClassifier
-    engines: tuple[Engine, ...]
-    encoder_path: Path
+    faces: list[FaceRecord]
+    stage_ms: dict[str, float]   # per STAGES; a batch's detection is shared out evenly
+    descriptors: int             # descriptors started for this frame (worker or inline)
 
-    @classmethod
-    def load(cls, settings: Settings, manifest: Manifest | None = None) -> VisionModels:
-        cfg = settings.models
-        models_dir = cfg.dir
-        manifest = manifest or load_manifest(models_dir)
-        detector_entry = entry(manifest, cfg.detector, models_dir)
-        expression_entry = entry(manifest, cfg.expression, models_dir)
-        landmarks_entry = entry(manifest, f"dlib-shape-{cfg.landmarks}", models_dir)
-        descriptor_entry = entry(manifest, cfg.descriptor, models_dir)
-        options = {"backend": cfg.backend, "device": cfg.device, "threads": cfg.threads,
-                   "fallback": cfg.fallback_to_onnxruntime}
-        detector_engine = open_model(models_dir, manifest, cfg.detector, **options)
-        expression_engine = open_model(models_dir, manifest, cfg.expression, **options)
-        if detector_entry.input is None:
-            raise ModelError(f"{detector_entry.name}: the manifest gives no input description",
-                             "run `edge models prepare --force`")
-        det = settings.detection
-        detector = RetinaFaceDetector(
-            detector_engine, detector_entry.input, input_width=det.input_width,
-            input_height=det.input_height, score_threshold=det.score_threshold,
-            nms_iou=det.nms_iou, min_face_px=det.min_face_px)
-        classifier = ExpressionClassifier(expression_engine, expression_entry)
-        aligner = FaceAligner(model_path(models_dir, landmarks_entry),
-                              crop_size=max(classifier.input_size),
-                              crop_margin=settings.emotion.crop_margin)
-        encoder_path = model_path(models_dir, descriptor_entry)
-        encoder = FaceEncoder(encoder_path)
-        get_logger(__name__).info(
-            "models_loaded", backend=detector_engine.backend, compute=detector_engine.device,
-            detector=detector_entry.name, expression=expression_entry.name,
-            landmarks=landmarks_entry.name, descriptor=descriptor_entry.name)
-        return cls(detector, aligner, encoder, classifier, (detector_engine, expression_engine),
-                   encoder_path)
-
-    def describe(self, frame: np.ndarray) -> list[tuple[AlignedFace, np.ndarray]]:
-        """Aligned faces and their descriptors in one frame (for enrollment and evidence)."""
-        detections = self.detector.detect([frame])[0]
-        faces = self.aligner.align(frame, detections)
-        return list(zip(faces, self.encoder.encode([f.chip for f in faces])))
-
-    def close(self) -> None:
-        for engine in self.engines:
-            engine.close()
+    @property
+    def analysed(self) -> list[FaceRecord]:
+        """The faces of enrolled people, each with its 10-D vector."""
+        return [face for face in self.faces if face.vector is not None]
 
 
-class FaceAnalyzer:
-    def __init__(self, models: VisionModels, gallery: Gallery) -> None:
+class FramePipeline:
+    def __init__(self, models: VisionModels, gallery: Gallery, *,
+                 tracker: FaceTracker | None = None,
+                 worker: DescriptorWorker | None = None) -> None:
+        if worker is not None and tracker is None:
+            raise ValueError("a descriptor worker needs a tracker to take its results up")
         self.models = models
         self.gallery = gallery
+        self.tracker = tracker
+        self.worker = worker
 
-    def analyze(self, frames: Sequence[np.ndarray]) -> list[list[FaceResult]]:
-        """Per frame, one FaceResult per detected face (unknown faces carry no vector)."""
+    def set_gallery(self, gallery: Gallery, forgotten: Iterable[str] = ()) -> None:
+        """Take up enrolments and erasures; a forgotten person's tracks become unknown."""
+        self.gallery = gallery
+        if self.tracker is not None:
+            for person in forgotten:
+                self.tracker.forget_person(person)
+
+    def process(self, frames: Sequence[np.ndarray],
+                times_s: Sequence[float] | None = None) -> list[FrameResult]:
+        """Each frame's result, in order. ``times_s``: video time of each frame (frame index
+        / fps, so a replay decides the same way however fast it runs); needed with a tracker."""
+        if not frames:
+            return []
+        if self.tracker is not None and (times_s is None or len(times_s) != len(frames)):
+            raise ValueError("a tracking pipeline needs the video time of every frame")
+        started = time.perf_counter()
         all_detections = self.models.detector.detect(frames)
-        aligned: list[tuple[int, Detections, AlignedFace]] = []
-        for frame_index, (frame, detections) in enumerate(zip(frames, all_detections)):
-            aligned += [(frame_index, detections, face)
-                        for face in self.models.aligner.align(frame, detections)]
-        descriptors = self.models.encoder.encode([face.chip for _, _, face in aligned])
-        matches = self.gallery.match(descriptors)
-        known = [i for i, m in enumerate(matches) if m.person_id is not None]
-        vectors = self.models.classifier.vectors([aligned[i][2].crop for i in known])
-        vector_of = dict(zip(known, vectors))
-        results: list[list[FaceResult]] = [[] for _ in frames]
-        for i, ((frame_index, detections, face), match) in enumerate(zip(aligned, matches)):
-            box = detections.boxes[face.detection_index]
-            results[frame_index].append(FaceResult(
-                box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
-                score=float(detections.scores[face.detection_index]),
-                person_id=match.person_id, similarity=match.similarity,
-                vector=vector_of.get(i)))
-        return results
+        detect_ms = (time.perf_counter() - started) * 1000 / len(frames)
+        return [self._after_detection(frame, detections, times_s[i] if times_s else 0.0,
+                                      detect_ms)
+                for i, (frame, detections) in enumerate(zip(frames, all_detections))]
 
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
 
+    # --- the stages after detection -----------------------------------------------------------
+    def _after_detection(self, frame: np.ndarray, detections: Detections, now_s: float,
+                         detect_ms: float) -> FrameResult:
+        started = time.perf_counter()
+        faces = FaceRecord.from_detections(detections)
+        tracks: list[Track] | None = None
+        if self.tracker is not None:
+            tracks = self.tracker.update(detections)
+            faces = [replace(f, track_id=t.track_id) for f, t in zip(faces, tracks)]
+            self._take_descriptors(now_s)
+        needs = self._needing_identity(tracks, len(faces), now_s)
+        faces = [replace(f, aligned=self.models.aligner.align_face(frame, f.box, f.landmarks))
+                 if i in needs or (tracks is not None and tracks[i].state == "known") else f
+                 for i, f in enumerate(faces)]
+        faces, descriptors = self._identify(faces, tracks, needs, now_s)
+        identified = time.perf_counter()
+        faces = self._classify(faces)
+        classified = time.perf_counter()
+        faces = [replace(f, aligned=None) for f in faces]  # no pixels outlive the frame
+        return FrameResult(faces, {"detect": detect_ms,
+                                   "identify": (identified - started) * 1000,
+                                   "expression": (classified - identified) * 1000},
+                           descriptors)
+
+    def _needing_identity(self, tracks: list[Track] | None, count: int,
+                          now_s: float) -> list[int]:
+        if tracks is None or self.tracker is None:
+            return list(range(count))  # still images: every face, every time
+        return [i for i, track in enumerate(tracks) if self.tracker.needs_identity(track, now_s)]
+
+    def _identify(self, faces: list[FaceRecord], tracks: list[Track] | None,
+                  needs: list[int], now_s: float) -> tuple[list[FaceRecord], int]:
+        chips = {i: faces[i].aligned.chip for i in needs if faces[i].aligned is not None}
+        descriptors = 0
+        if tracks is not None and self.tracker is not None:
+            worker = self._live_worker() if chips else None
+            if worker is not None:
+                for i, chip in chips.items():  # results arrive a few frames later
+                    tracks[i].pending = worker.submit(tracks[i].track_id, chip)
+                    descriptors += tracks[i].pending
+            elif chips:
+                matches = self.gallery.match(self.models.encoder.encode(list(chips.values())))
+                for i, match in zip(chips, matches):
+                    self.tracker.set_identity(tracks[i], match, now_s)
+                descriptors = len(chips)
+            identities = [self.tracker.identity_of(track) for track in tracks]
+            return [replace(f, person_id=person, similarity=similarity)
+                    for f, (person, similarity) in zip(faces, identities)], descriptors
+        matches = self.gallery.match(self.models.encoder.encode(list(chips.values())))
+        for i, match in zip(chips, matches):
+            faces[i] = replace(faces[i], person_id=match.person_id,
+                               similarity=match.similarity)
+        return faces, len(chips)
+
+    def _classify(self, faces: list[FaceRecord]) -> list[FaceRecord]:
+        """The privacy gate: an expression vector only for a face of an enrolled person."""
+        crops = {i: f.aligned.crop for i, f in enumerate(faces)
+                 if f.person_id is not None and f.aligned is not None}
+        if not crops:
+            return faces
+        for i, vector in zip(crops, self.models.classifier.vectors(list(crops.values()))):
+            faces[i] = replace(faces[i], vector=vector)
+        return faces
+
+    def _live_worker(self) -> DescriptorWorker | None:
+        if self.worker is None or self.worker.alive:
+            return self.worker
+        log.error("descriptor_worker_died", action="computing descriptors inline")
+        self.worker.close()
+        self.worker = None
+        return None
+
+    def _take_descriptors(self, now_s: float) -> None:
+        """Match the descriptors the worker has finished, in one matrix product."""
+        if self.worker is None or self.tracker is None:
+            return
+        ready = self.worker.poll()
+        if not ready:
+            return
+        matches = self.gallery.match(np.stack([descriptor for _, descriptor in ready]))
+        for (track_id, _), match in zip(ready, matches):
+            track = self.tracker.by_id(track_id)
+            if track is not None:  # the face may have left meanwhile
+                self.tracker.set_identity(track, match, now_s)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from edge.errors import EdgeError
+from edge.core.errors import EdgeError
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.errors import ModelError
+from edge.core.emotions import BASIC_EMOTIONS
+from edge.core.errors import ModelError
+from edge.demos.samples import astronaut
 from edge.settings import Settings
-from edge.vision.pipeline import VisionModels
-from edge.vision.records import BASIC_EMOTIONS
-from edge.vision.samples import astronaut
+from edge.vision.loader import VisionModels
 
 
 def self_check(models_dir: Path) -> str:

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.democlip import enroll_sample_people
+from edge.core.emotions import BASIC_EMOTIONS, COMPONENTS
+from edge.demos import samples
+from edge.demos.clip import enroll_sample_people
 from edge.settings import Settings
 from edge.store import Store
-from edge.vision import samples
 from edge.vision.identity import Gallery
-from edge.vision.pipeline import FaceAnalyzer, VisionModels
-from edge.vision.records import BASIC_EMOTIONS, COMPONENTS
+from edge.vision.loader import VisionModels
+from edge.vision.pipeline import FramePipeline
 
 DEMO_CONSENT = "DEMO-CONSENT-0001"
 
@@ -30,7 +31,7 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def run_vision_demo(settings: Settings, out: object = None) -> int:
+def run_vision_demo(settings: Settings) -> int:
     started = time.perf_counter()
     _say("edge demo: frame -> enrolled person's 10-D emotion vector (CPU back end)")
     models = VisionModels.load(settings)
@@ -46,12 +47,12 @@ def run_vision_demo(settings: Settings, out: object = None) -> int:
                                                   prefix="demo-").items():
             _say(f"    {person}: {count} templates")
         person_ids, templates = store.templates()
-    analyzer = FaceAnalyzer(models, Gallery(person_ids, templates, settings.identity.threshold))
+    pipeline = FramePipeline(models, Gallery(person_ids, templates, settings.identity.threshold))
     _say(f"\n  {'photo':16} {'face':>4} {'person':16} {'similarity':>10} {'top emotion':14} "
          f"{'positive':>8} {'negative':>8} {'complex':>8}")
     analysed = dropped = 0
-    for name, faces in zip(photos, analyzer.analyze(list(photos.values()))):
-        for index, face in enumerate(faces, start=1):
+    for name, result in zip(photos, pipeline.process(list(photos.values()))):
+        for index, face in enumerate(result.faces, start=1):
             if face.vector is None:
                 dropped += 1
                 _say(f"  {name:16} {index:>4} {'unknown':16} {face.similarity:>10.3f} "

@@ -22,13 +22,14 @@ import threading
 import time
 from pathlib import Path
 
-from edge.democlip import demo_plan, enroll_sample_people, write_clip
-from edge.errors import EdgeError
-from edge.publish.broker import Broker, mosquitto_available
-from edge.publish.central import AlertView, watch_alerts
+from edge.central.alerts import AlertView, watch_alerts
+from edge.core.errors import EdgeError
+from edge.demos.broker import Broker, mosquitto_available
+from edge.demos.clip import demo_plan, enroll_sample_people, write_clip
+from edge.service.lifecycle import Service
 from edge.settings import Settings
 from edge.store import Store
-from edge.vision.pipeline import VisionModels
+from edge.vision.loader import VisionModels
 
 DEMO_CONSENT = "DEMO-CONSENT-0001"
 REPLAY_SPEED = 7200.0  # one second of clip = two hours
@@ -70,8 +71,6 @@ def enroll_demo_people(settings: Settings) -> None:
 
 
 def run_demo(base: Settings, clip_seconds: float = CLIP_SECONDS) -> int:
-    from edge.service import Service
-
     if not mosquitto_available():
         raise EdgeError("the demo needs mosquitto for its throwaway broker",
                         "run `make demo` as root, or: sudo apt-get install -y mosquitto")
@@ -123,8 +122,8 @@ def run_demo(base: Settings, clip_seconds: float = CLIP_SECONDS) -> int:
     return 0 if ok else 1
 
 
-def _summary(settings: Settings, service: object, view: AlertView, wall_s: float) -> None:
-    stats = service.stats  # type: ignore[attr-defined]
+def _summary(settings: Settings, service: Service, view: AlertView, wall_s: float) -> None:
+    stats = service.stats
     with Store(settings.storage.state_dir) as store:
         people = [p.person_id for p in store.people()]
         rows = []

@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from edge.analytics.engine import RiskAnalytics
-from edge.analytics.records import HourlyVector, RiskGrade
-from edge.clock import SimulatedClock
+from edge.analytics.risk import RiskAnalytics
+from edge.core.clock import SimulatedClock
+from edge.core.emotions import BASIC_EMOTIONS
+from edge.core.records import HourlyVector, RiskGrade
 from edge.settings import AnalyticsSettings
 from edge.store import Store
 from edge.vision.emotion import emotion_vectors
-from edge.vision.records import BASIC_EMOTIONS
 
 HOUR = timedelta(hours=1)
 INDEX = {name: i for i, name in enumerate(BASIC_EMOTIONS)}
@@ -275,7 +275,7 @@ def plot_person(report: SimulationReport, person_id: str, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from edge.vision.records import COMPONENTS
+    from edge.core.emotions import COMPONENTS
 
     hours, matrix = report.vectors[person_id]
     index = np.arange(len(hours))  # office hours only, side by side: no empty nights

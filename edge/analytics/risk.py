@@ -1,7 +1,8 @@
-"""Wiring of the analytical stages: vectors in, closed hours graded and stored, grades out.
+"""Risk analytics: vectors in, closed hours graded and stored, grades out.
 
-``RiskAnalytics`` owns the aggregator and talks to the store; the clock is passed in.
-Partial hours are saved by ``flush()`` (on shutdown) and taken back when it starts again.
+``RiskAnalytics`` owns the hourly aggregator and talks to the store; the clock is passed
+in. Partial hours are saved by ``flush()`` (on shutdown) and taken back when it starts
+again. (Named ``risk`` rather than ``engine``: the inference ``Engine`` is another thing.)
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import numpy as np
 
 from edge.analytics.aggregate import HourlyAggregator
 from edge.analytics.grading import GradingPolicy, grade_hour
-from edge.analytics.records import HourlyVector, RiskGrade
-from edge.clock import Clock
+from edge.core.clock import Clock, hour_start
+from edge.core.records import HourlyVector, RiskGrade
 from edge.settings import AnalyticsSettings
 from edge.store import Store
 
@@ -45,6 +46,14 @@ class RiskAnalytics:
     def tick(self) -> list[RiskGrade]:
         """Close and grade every hour that has ended by the clock's now."""
         return self._grade_and_store(self.aggregator.close_due(self.clock.now()))
+
+    def forget(self, person_id: str) -> None:
+        """Drop a forgotten person's open hour (the store has already erased the rest)."""
+        self.aggregator.forget(person_id)
+
+    def hour_of(self, moment: datetime) -> datetime:
+        """UTC start of the device-local clock hour containing ``moment``."""
+        return hour_start(moment, self.aggregator.zone)
 
     def flush(self) -> None:
         """Save the open hours so that a restart continues them."""

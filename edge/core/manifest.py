@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edge.errors import ModelError
+from edge.core.errors import ModelError
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1

@@ -18,8 +18,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.vision import samples
-from edge.vision.evidence import VARIANTS
+from edge.demos import samples
+from edge.demos.evidence import VARIANTS
+from edge.store import Store
+from edge.vision.loader import VisionModels
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ SAMPLE_PEOPLE = {"astronaut": samples.astronaut, "cameraman": samples.cameraman}
 ENROLMENT_VARIANTS = ("mirror", "dark x0.5", "bright x1.4", "half size")
 
 
-def enroll_sample_people(store: object, models: object, consent: str,
+def enroll_sample_people(store: Store, models: VisionModels, consent: str,
                          prefix: str = "") -> dict[str, int]:
     """Enroll the astronaut and the cameraman from altered copies of their photos (so the
     clip's faces are recognised, not matched byte for byte). Returns templates per person."""
@@ -133,8 +135,8 @@ def enroll_sample_people(store: object, models: object, consent: str,
     counts = {}
     for name, photo in SAMPLE_PEOPLE.items():
         image = photo()
-        descriptors = [models.describe(VARIANTS[v](image))[0][1]  # type: ignore[attr-defined]
+        descriptors = [models.describe(VARIANTS[v](image))[0][1]
                        for v in ENROLMENT_VARIANTS]
-        counts[prefix + name] = store.enroll(  # type: ignore[attr-defined]
+        counts[prefix + name] = store.enroll(
             prefix + name, consent, date.today(), descriptors)
     return counts

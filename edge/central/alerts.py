@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError
 
-from edge.errors import EdgeError
+from edge.core.errors import EdgeError
 from edge.publish.payload import RiskAlert
 from edge.publish.topics import Topics
 

@@ -15,8 +15,8 @@ from typing import Literal
 
 import numpy as np
 
+from edge.core.records import Detections, Match
 from edge.vision.boxes import iou_matrix
-from edge.vision.records import Detections, Match
 
 TrackState = Literal["new", "known", "unknown"]
 
@@ -48,8 +48,8 @@ class FaceTracker:
         self.tracks: list[Track] = []
         self._next_id = 1
 
-    def update(self, detections: Detections) -> list[tuple[int, Track]]:
-        """Match this frame's detections to tracks: (detection index, track) for each face."""
+    def update(self, detections: Detections) -> list[Track]:
+        """Match this frame's detections to tracks: one track per detection, in order."""
         pairs: list[tuple[int, Track]] = []
         free_tracks = set(range(len(self.tracks)))
         free_detections = set(range(len(detections)))
@@ -75,7 +75,7 @@ class FaceTracker:
         for t in free_tracks:
             self.tracks[t].misses += 1
         self.tracks = [t for t in self.tracks if t.misses <= self.max_misses]
-        return sorted(pairs, key=lambda pair: pair[0])
+        return [track for _, track in sorted(pairs, key=lambda pair: pair[0])]
 
     def by_id(self, track_id: int) -> Track | None:
         return next((t for t in self.tracks if t.track_id == track_id), None)
@@ -103,6 +103,10 @@ class FaceTracker:
         track.state = "known" if match.person_id is not None else "unknown"
         track.ambiguous = (match.person_id is not None
                            and match.similarity - match.runner_up < self.ambiguity_margin)
+
+    def identity_of(self, track: Track) -> tuple[str | None, float]:
+        """(person, similarity) in force for the track's face; person None unless known."""
+        return (track.person_id if track.state == "known" else None), track.similarity
 
     def forget_person(self, person_id: str) -> None:
         for track in self.tracks:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.vision import samples
+from edge.demos import samples
 from edge.vision.identity import normalise
-from edge.vision.pipeline import VisionModels
+from edge.vision.loader import VisionModels
 
 
 def rotate(image: np.ndarray, degrees: float) -> np.ndarray:

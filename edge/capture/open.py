@@ -1,0 +1,40 @@
+"""Open the configured camera: GStreamer first, OpenCV for files and V4L2 devices without it."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from edge.capture.pipelines import parse_source, pipeline_for
+from edge.capture.sources import FrameSource, GStreamerSource, OpenCVSource, gstreamer_available
+from edge.core.errors import ConfigError
+from edge.settings import CameraSettings
+
+
+def safe_source_name(uri: str) -> str:
+    """The source URI without credentials, for logs and the status file."""
+    parsed = urlparse(uri)
+    if parsed.username or parsed.password:
+        return parsed._replace(netloc=parsed.hostname or "").geturl()
+    return uri
+
+
+def open_source(camera: CameraSettings) -> tuple[FrameSource, bool, str]:
+    """(source, is_live, description of what was opened)."""
+    if camera.pipeline:
+        text, live = camera.pipeline, True
+    else:
+        spec = parse_source(camera.source)
+        live = spec.live
+        if not gstreamer_available():
+            if spec.scheme == "file":
+                return (OpenCVSource(spec.target, camera.width, camera.height, loop=camera.loop),
+                        False, f"OpenCV reader: {spec.target}")
+            if spec.scheme == "v4l2" and spec.target.startswith("/dev/video"):
+                index = int(spec.target.removeprefix("/dev/video") or 0)
+                return (OpenCVSource(index, camera.width, camera.height), True,
+                        f"OpenCV reader: {spec.target}")
+            raise ConfigError(f"camera.source = {camera.source!r} needs GStreamer's Python "
+                              "bindings, which are missing",
+                              "run `make setup` (installs PyGObject and GStreamer)")
+        text = pipeline_for(camera.source, camera.width, camera.height, camera.fps)
+    return GStreamerSource(text, live=live, stall_s=camera.stall_s, loop=camera.loop), live, text

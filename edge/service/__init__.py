@@ -1,0 +1,1 @@
+"""The device service (`edge run`): its lifecycle, its status reporting, its lawful-use gate."""

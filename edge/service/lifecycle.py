@@ -1,0 +1,278 @@
+"""The device service's lifecycle: start every part in order, run the loop, stop them all.
+
+capture thread -> bounded queue (newest frame wins for cameras; files wait) -> frame
+pipeline (detect, tracks, identity once per track, expression) -> hourly aggregation and
+grading -> store -> outbox -> publisher thread. Nothing is unbounded: the frame queue holds
+one frame, the latency windows are fixed deques, and tracks end when their face leaves.
+
+``start()`` opens the parts one by one and registers each one's clean-up as it goes
+(``contextlib.ExitStack``), so a failure half-way (a bad ``camera.source`` after the
+descriptor worker has started, say) closes exactly what was already open; ``stop()``
+closes everything in reverse order. ``run()`` is start, loop, stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from edge.analytics.risk import RiskAnalytics
+from edge.capture.open import open_source, safe_source_name
+from edge.capture.sources import Frame
+from edge.core.clock import Clock, SimulatedClock, SystemClock
+from edge.core.logs import get_logger
+from edge.core.records import RiskGrade
+from edge.publish.client import Publisher
+from edge.publish.outbox import queue_alerts
+from edge.sdnotify import Notifier
+from edge.secrets import device_key
+from edge.service.lawful import check_lawful_use
+from edge.service.status import LoopStats, write_status
+from edge.settings import Settings
+from edge.store import Store
+from edge.vision.descriptor_worker import DescriptorWorker
+from edge.vision.identity import Gallery
+from edge.vision.loader import VisionModels
+from edge.vision.pipeline import FramePipeline
+from edge.vision.track import FaceTracker
+
+log = get_logger(__name__)
+
+
+class Service:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None,
+                 notifier: Notifier | None = None, max_frames: int | None = None,
+                 on_grades: Callable[[list[RiskGrade]], None] | None = None,
+                 on_progress: Callable[[Service], None] | None = None) -> None:
+        """Nothing is opened here; ``start()`` does that. The lawful-use gate comes first."""
+        check_lawful_use(settings)
+        self.settings = settings
+        self.state_dir = settings.storage.state_dir
+        if clock is None and settings.camera.replay_speed is not None:
+            clock = SimulatedClock(datetime.now(timezone.utc))
+        self.clock = clock or SystemClock()
+        self.replay_start = self.clock.now()
+        self.notifier = notifier or Notifier()
+        self.max_frames = max_frames
+        self.on_grades = on_grades
+        self.on_progress = on_progress
+        self.stats = LoopStats()
+        self._stop = threading.Event()
+        self._parts = contextlib.ExitStack()
+        self._started = False
+        self._frames: queue.Queue[Frame | None] = queue.Queue(maxsize=1)
+        self._capture: threading.Thread | None = None
+        self._people_signature: tuple[int, int, int] | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> Service:
+        """Open store, models, pipeline (and descriptor worker), analytics, publisher and
+        camera, in that order; on any failure close what was opened and re-raise."""
+        if self._started:
+            return self
+        self._started = True
+        settings = self.settings
+        try:
+            self.store = self._parts.enter_context(Store(self.state_dir))
+            self.models = VisionModels.load(settings)
+            self._parts.callback(self.models.close)
+            self.pipeline = FramePipeline(
+                self.models, self._load_gallery(),
+                tracker=FaceTracker(recheck_s=settings.identity.recheck_seconds,
+                                    keep_threshold=min(settings.identity.keep_threshold,
+                                                       settings.identity.threshold)),
+                worker=(DescriptorWorker(self.models.encoder_path)
+                        if settings.identity.worker_process else None))
+            self._parts.callback(self.pipeline.close)
+            self.key = device_key(self.state_dir)
+            self.analytics = RiskAnalytics(self.store, settings.analytics,
+                                           ZoneInfo(settings.device.timezone), self.clock)
+            self._parts.callback(self.analytics.flush)  # open hours saved for the restart
+            self.publisher = Publisher(settings, self.state_dir, clock=self.clock)
+            self._parts.callback(self.publisher.stop)
+            self.source, self.live, description = open_source(settings.camera)
+            self._parts.callback(self.source.close)
+            self._parts.callback(self._report_status, "stopped")  # the first thing stop() does
+            log.info("camera_pipeline", source=safe_source_name(settings.camera.source),
+                     pipeline=safe_source_name(description))
+            self.publisher.start()
+            self._capture = threading.Thread(target=self._read_camera, name="capture",
+                                             daemon=True)
+            self._capture.start()
+        except BaseException:
+            self._parts.close()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Clean stop: camera, publisher (says ``stopped``), open hours flushed, worker,
+        models, a last status, store; each exactly once, in reverse order of opening."""
+        self._stop.set()
+        if not self._started:
+            return
+        self.notifier.stopping()
+        self._parts.close()
+        if self._capture is not None:
+            self._capture.join(timeout=5)
+            self._capture = None
+        log.info("service_stopped", frames=self.stats.frames)
+
+    def request_stop(self, *_args: object) -> None:
+        self._stop.set()
+
+    def run(self) -> int:
+        """Run until the source ends, ``max_frames``, or SIGTERM/SIGINT; returns an exit code."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+        self.start()
+        try:
+            self._loop()
+        finally:
+            self.stop()
+        return 0
+
+    # --- the loop --------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        ready = False
+        last_status = last_watchdog = last_metrics = 0.0
+        while not self._stop.is_set():
+            try:
+                frame = self._frames.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if frame is None:
+                break
+            if not ready:
+                ready = True
+                self.notifier.ready(f"camera delivering; {len(self.pipeline.gallery.people)} "
+                                    "people enrolled")
+                log.info("service_ready", enrolled=len(self.pipeline.gallery.people))
+            self.process(frame)
+            now = time.monotonic()
+            if now - last_watchdog >= 1.0:  # only while frames are really processed
+                self.notifier.watchdog()
+                last_watchdog = now
+            if now - last_status >= 2.0:
+                self._refresh_people()
+                self._report_status("running")
+                last_status = now
+            if now - last_metrics >= 5.0:
+                self.publisher.update_metrics(**self.stats.metrics(self.source.reconnects))
+                last_metrics = now
+            if self.on_progress is not None:
+                self.on_progress(self)
+            if self.max_frames is not None and self.stats.frames >= self.max_frames:
+                break
+
+    def process(self, frame: Frame) -> list[RiskGrade]:
+        """One frame through the pipeline and the analytics; the grades of hours it closed."""
+        self._advance_replay_clock(frame)
+        (result,) = self.pipeline.process([frame.image],
+                                          [frame.index / self.settings.camera.fps])
+        started = time.perf_counter()
+        at = self.clock.now()
+        grades = (self.analytics.observe((f.person_id, f.vector, at) for f in result.analysed
+                                         if f.person_id is not None and f.vector is not None)
+                  + self.analytics.tick())
+        if grades:
+            self._queue_alerts(grades)
+        analytics_ms = (time.perf_counter() - started) * 1000
+        self.stats.count_frame(result, self.analytics.hour_of(at), analytics_ms)
+        return grades
+
+    def _advance_replay_clock(self, frame: Frame) -> None:
+        """A replayed file moves the simulated clock by replay_speed / fps per frame."""
+        speed = self.settings.camera.replay_speed
+        if speed is None or not isinstance(self.clock, SimulatedClock):
+            return
+        moment = self.replay_start + timedelta(
+            seconds=frame.index * speed / self.settings.camera.fps)
+        if moment > self.clock.now():
+            self.clock.set(moment)
+
+    def _queue_alerts(self, grades: list[RiskGrade]) -> None:
+        queued, dropped = queue_alerts(self.store, grades, self.settings, self.key,
+                                       self.clock.now())
+        self.stats.grades += len(grades)
+        self.stats.alerts_queued += queued
+        self.publisher.note_dropped(dropped)
+        if queued:
+            self.publisher.wake()
+        if self.on_grades is not None:
+            self.on_grades(grades)
+
+    # --- the capture thread ----------------------------------------------------------------------
+    def _read_camera(self) -> None:
+        every = self.settings.camera.sample_every
+        try:
+            while not self._stop.is_set():
+                frame = self.source.read()
+                if frame is None:
+                    break
+                if frame.index % every:
+                    continue
+                if self.live:  # newest frame wins: a slow loop never falls behind a camera
+                    try:
+                        self._frames.get_nowait()
+                        self.stats.frames_dropped += 1
+                    except queue.Empty:
+                        pass
+                    self._frames.put(frame)
+                else:  # a file: every sampled frame, in order
+                    while not self._stop.is_set():
+                        try:
+                            self._frames.put(frame, timeout=0.2)
+                            break
+                        except queue.Full:
+                            continue
+        except Exception as exc:
+            log.error("capture_failed", error=repr(exc))
+        finally:
+            with contextlib.suppress(queue.Full):
+                self._frames.put(None, timeout=1)
+
+    # --- enrolments, erasures, status ------------------------------------------------------------
+    def _load_gallery(self) -> Gallery:
+        self._people_signature = self.store.people_signature()
+        person_ids, templates = self.store.templates()
+        if not person_ids:
+            log.warning("nobody_enrolled", hint="use `edge enroll`; every face is dropped")
+        return Gallery(person_ids, templates, self.settings.identity.threshold)
+
+    def _refresh_people(self) -> None:
+        """Take up enrolments and erasures made while running (`edge enroll`, `edge forget`)."""
+        if self.store.people_signature() == self._people_signature:
+            return
+        before = set(self.pipeline.gallery.people)
+        gallery = self._load_gallery()
+        gone = before - set(gallery.people)
+        self.pipeline.set_gallery(gallery, forgotten=gone)
+        for person in gone:
+            self.analytics.forget(person)
+            self.stats.people_this_hour.discard(person)
+        log.info("gallery_reloaded", enrolled=len(gallery.people), forgotten=len(gone))
+
+    def _report_status(self, state: str) -> None:
+        """status.json for `edge status`, and the one-line systemd status."""
+        counts = self.store.outbox_counts()
+        tracker = self.pipeline.tracker
+        write_status(self.state_dir, {
+            "state": state, "device": self.settings.device.id,
+            "camera": safe_source_name(self.settings.camera.source),
+            "camera_reconnects": self.source.reconnects,
+            "tracks": len(tracker.tracks) if tracker else 0,
+            **self.stats.status(), "outbox": counts,
+            "mqtt_connected": self.publisher.connected.is_set(),
+            "alerts_delivered": self.publisher.delivered,
+            "clock": self.clock.now().isoformat(timespec="seconds"),
+        })
+        self.notifier.status(f"{self.stats.fps:.1f} fps, {len(self.stats.people_this_hour)} "
+                             f"people this hour, outbox {sum(counts.values())}")
+
