@@ -19,8 +19,7 @@ photos: setup
 bench: setup
 	$(BIN)/python tools/bench.py --soak-minutes $(or $(SOAK),30) --json bench.json --png bench.png
 
-test: setup-test
-	$(BIN)/ruff check edge tools tests
+test: setup-test lint
 	$(BIN)/python -m pytest
 
 setup:
@@ -31,8 +30,11 @@ setup-test:
 
 models: setup
 
+# style, the import layers (pyproject's [tool.importlinter]) and the types of edge/ and tools/
 lint: setup-test
 	$(BIN)/ruff check edge tools tests
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/basedpyright --pythonpath $(BIN)/python
 
 clean:
 	rm -rf $(VENV) engines/*.onnx engines/*.dat engines/manifest.json engines/.cache \

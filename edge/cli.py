@@ -327,7 +327,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # --- parser ----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edge", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="edge", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--version", action="version", version=f"edge {__version__}")
     parser.add_argument("-c", "--config", help="settings file (TOML); default: $EDGE_CONFIG, "
                         "/etc/edge/edge.toml or ./config/edge.toml")

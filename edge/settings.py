@@ -32,7 +32,7 @@ from edge.core.errors import ConfigError
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - JetPack 6 ships Python 3.10
-    import tomli as tomllib
+    import tomli as tomllib  # pyright: ignore[reportMissingImports]  (a 3.10-only dependency)
 
 ENV_PREFIX = "EDGE_"
 ENV_DELIMITER = "__"
@@ -47,10 +47,11 @@ class Section(BaseModel):
 
 
 class DeviceSettings(Section):
-    id: str = Field("edge-dev", pattern=r"^[A-Za-z0-9_-]{1,64}$",
+    id: str = Field(default="edge-dev", pattern=r"^[A-Za-z0-9_-]{1,64}$",
                     description="device id: letters, digits, '-' and '_' (used in MQTT topics)")
-    site: str = Field("default", pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    timezone: str = Field("UTC", description="IANA zone for clock hours, e.g. Europe/Berlin")
+    site: str = Field(default="default", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    timezone: str = Field(default="UTC",
+                          description="IANA zone for clock hours, e.g. Europe/Berlin")
 
     @field_validator("timezone")
     @classmethod
@@ -64,73 +65,81 @@ class DeviceSettings(Section):
 
 
 class CameraSettings(Section):
-    source: str = Field("test://", description="csi://0, v4l2:///dev/video0, rtsp://..., "
+    source: str = Field(default="test://", description="csi://0, v4l2:///dev/video0, rtsp://..., "
                         "file:///path.mp4 or test://")
-    pipeline: str | None = Field(None, description="full GStreamer pipeline, overrides source")
-    sample_every: int = Field(1, ge=1, le=120, description="process every n-th frame")
-    width: int = Field(640, ge=64, le=7680)
-    height: int = Field(480, ge=64, le=4320)
-    fps: int = Field(24, ge=1, le=240)
-    loop: bool = Field(False, description="start a file source again at its end")
-    stall_s: float = Field(5.0, gt=0, description="no frame for this long: rebuild the camera")
+    pipeline: str | None = Field(default=None,
+                                 description="full GStreamer pipeline, overrides source")
+    sample_every: int = Field(default=1, ge=1, le=120, description="process every n-th frame")
+    width: int = Field(default=640, ge=64, le=7680)
+    height: int = Field(default=480, ge=64, le=4320)
+    fps: int = Field(default=24, ge=1, le=240)
+    loop: bool = Field(default=False, description="start a file source again at its end")
+    stall_s: float = Field(default=5.0,
+                           gt=0, description="no frame for this long: rebuild the camera")
     replay_speed: float | None = Field(
-        None, gt=0, description="a file stands for this many times its length: each frame "
+        default=None, gt=0, description="a file stands for this many times its length: each frame "
         "moves the clock by replay_speed / fps seconds (demos, replays). Unset: real time")
 
 
 class ModelsSettings(Section):
-    dir: Path = Field(Path("engines"), description="folder holding manifest.json and models")
+    dir: Path = Field(default=Path("engines"),
+                      description="folder holding manifest.json and models")
     backend: Literal["onnxruntime", "tensorrt"] = "onnxruntime"
     fallback_to_onnxruntime: bool = Field(
-        True, description="tensorrt: run the ONNX model on ONNX Runtime when an engine is "
+        default=True, description="tensorrt: run the ONNX model on ONNX Runtime when an engine is "
         "missing or was built for another TensorRT/GPU (logged); false: refuse to start")
     device: Literal["auto", "cpu", "cuda"] = Field(
-        "auto", description="auto: CUDA when onnxruntime-gpu and a GPU are present, else CPU")
-    threads: int = Field(0, ge=0, le=256, description="intra-op threads, 0 = library default")
+        default="auto",
+            description="auto: CUDA when onnxruntime-gpu and a GPU are present, else CPU")
+    threads: int = Field(default=0,
+                         ge=0, le=256, description="intra-op threads, 0 = library default")
     detector: str = "retinaface-mnet025"
     expression: str = "fer-mini-xception"
     landmarks: Literal["68", "5"] = Field(
-        "68", description="dlib landmark model; '5' avoids the 68-point model's "
+        default="68", description="dlib landmark model; '5' avoids the 68-point model's "
         "non-commercial iBUG 300-W training data")
     descriptor: str = "dlib-resnet-v1"
 
 
 class DetectionSettings(Section):
-    input_width: int = Field(640, ge=32, le=4096, multiple_of=32)
-    input_height: int = Field(480, ge=32, le=4096, multiple_of=32)
-    score_threshold: float = Field(0.5, gt=0.0, lt=1.0)
-    nms_iou: float = Field(0.4, gt=0.0, le=1.0)
-    min_face_px: int = Field(20, ge=1, description="ignore faces smaller than this (box side)")
+    input_width: int = Field(default=640, ge=32, le=4096, multiple_of=32)
+    input_height: int = Field(default=480, ge=32, le=4096, multiple_of=32)
+    score_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    nms_iou: float = Field(default=0.4, gt=0.0, le=1.0)
+    min_face_px: int = Field(default=20,
+                             ge=1, description="ignore faces smaller than this (box side)")
 
 
 class IdentitySettings(Section):
-    threshold: float = Field(0.95, ge=-1.0, le=1.0,
+    threshold: float = Field(default=0.95, ge=-1.0, le=1.0,
                              description="cosine similarity needed to accept a match")
     keep_threshold: float = Field(
-        0.92, ge=-1.0, le=1.0, description="a track already identified keeps its person while "
+        default=0.92,
+            ge=-1.0, le=1.0, description="a track already identified keeps its person while "
         "the similarity to that person stays at or above this (hysteresis)")
-    recheck_seconds: float = Field(3.0, gt=0.0)
+    recheck_seconds: float = Field(default=3.0, gt=0.0)
     worker_process: bool = Field(
-        True, description="compute descriptors in a second process, so the frame loop never "
+        default=True,
+            description="compute descriptors in a second process, so the frame loop never "
         "waits for one (dlib holds the GIL); false computes them inline")
 
 
 class EmotionSettings(Section):
-    crop_margin: float = Field(0.1, ge=0.0, le=1.0,
+    crop_margin: float = Field(default=0.1, ge=0.0, le=1.0,
                                description="margin around the face box, fraction of its side")
 
 
 class AnalyticsSettings(Section):
-    ring_weeks: int = Field(1, ge=1, le=52, description="hourly history kept per person")
-    min_faces_per_hour: int = Field(5, ge=1)
-    lof_k: int = Field(20, ge=2)
-    lof_threshold: float = Field(1.5, gt=0.0)
-    min_history_hours: int = Field(24, ge=2)
+    ring_weeks: int = Field(default=1, ge=1, le=52, description="hourly history kept per person")
+    min_faces_per_hour: int = Field(default=5, ge=1)
+    lof_k: int = Field(default=20, ge=2)
+    lof_threshold: float = Field(default=1.5, gt=0.0)
+    min_history_hours: int = Field(default=24, ge=2)
     require_lof_anomaly: bool = True
-    sigma_floor: float = Field(0.01, ge=0.0, le=1.0,
+    sigma_floor: float = Field(default=0.01, ge=0.0, le=1.0,
                                description="smallest standard deviation used by 3-sigma")
     level_cuts: tuple[int, int, int] = Field(
-        (1, 3, 5), description="lowest level of Low, Medium and High risk")
+        default=(1, 3, 5), description="lowest level of Low, Medium and High risk")
 
     @field_validator("level_cuts")
     @classmethod
@@ -142,29 +151,31 @@ class AnalyticsSettings(Section):
 
 class MqttSettings(Section):
     host: str = "127.0.0.1"
-    port: int = Field(1883, ge=1, le=65535)
+    port: int = Field(default=1883, ge=1, le=65535)
     protocol: Literal["5", "3.1.1"] = Field(
-        "5", description="MQTT 5 tells a refused publish (e.g. by ACL) from a delivered one; "
+        default="5",
+            description="MQTT 5 tells a refused publish (e.g. by ACL) from a delivered one; "
         "3.1.1 cannot")
-    topic_prefix: str = Field("edge", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+    topic_prefix: str = Field(default="edge", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
                               max_length=64)
-    client_id: str | None = Field(None, description="default: edge-<device id>")
-    keepalive: int = Field(30, ge=5, le=3600)
-    ca_file: Path | None = Field(None, description="CA bundle; setting it turns TLS on")
-    cert_file: Path | None = Field(None, description="client certificate (PEM)")
-    key_file: Path | None = Field(None, description="client key (PEM)")
+    client_id: str | None = Field(default=None, description="default: edge-<device id>")
+    keepalive: int = Field(default=30, ge=5, le=3600)
+    ca_file: Path | None = Field(default=None, description="CA bundle; setting it turns TLS on")
+    cert_file: Path | None = Field(default=None, description="client certificate (PEM)")
+    key_file: Path | None = Field(default=None, description="client key (PEM)")
     username: str | None = None
     password: SecretStr | None = Field(
-        None, description="prefer EDGE_MQTT__PASSWORD or the systemd credential "
+        default=None, description="prefer EDGE_MQTT__PASSWORD or the systemd credential "
         "'mqtt-password' to writing it here")
     pseudonym_rotation: Literal["never", "daily", "weekly", "monthly"] = Field(
-        "weekly", description="how often the person ids on the wire change")
-    min_level: int = Field(1, ge=0, le=10, description="publish grades at or above this level; "
+        default="weekly", description="how often the person ids on the wire change")
+    min_level: int = Field(default=1,
+                           ge=0, le=10, description="publish grades at or above this level; "
                            "0 also publishes every 'No risk' hour")
-    outbox_max_messages: int = Field(10_000, ge=10)
-    outbox_max_age_hours: int = Field(168, ge=1)
-    refused_retry_s: float = Field(300.0, gt=0, description="resend a refused alert after")
-    stats_interval_s: float = Field(60.0, gt=0)
+    outbox_max_messages: int = Field(default=10_000, ge=10)
+    outbox_max_age_hours: int = Field(default=168, ge=1)
+    refused_retry_s: float = Field(default=300.0, gt=0, description="resend a refused alert after")
+    stats_interval_s: float = Field(default=60.0, gt=0)
 
     @field_validator("ca_file", "cert_file", "key_file")
     @classmethod
@@ -193,7 +204,7 @@ class StorageSettings(Section):
 
 class DeploymentSettings(Section):
     purpose: Literal["medical", "safety", "research"] | None = Field(
-        None, description="why emotions are inferred here; see README 'Lawful use'")
+        default=None, description="why emotions are inferred here; see README 'Lawful use'")
     legal_basis: str = ""
 
 

@@ -194,6 +194,12 @@ class Store:
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
+    def durability(self) -> dict[str, str | int]:
+        """This connection's journal mode, sync level (2 = FULL), foreign keys and secure
+        delete: what the promises about power cuts and erasure rest on."""
+        return {name: self._db.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in ("journal_mode", "synchronous", "foreign_keys", "secure_delete")}
+
     # --- people and templates --------------------------------------------------------------
     def enroll(self, person_id: str, consent_ref: str, consent_date: date,
                descriptors: Sequence[np.ndarray]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import stat
 import threading
@@ -111,10 +112,11 @@ def test_damaged_pages_are_caught_by_the_integrity_check(tmp_path: Path) -> None
     with Store(tmp_path) as store:
         store.enroll("ann", "C", date(2026, 1, 1), [])
         store.record_hours(hours("ann", 160), keep_hours=168)
-        store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        root = store._db.execute("SELECT rootpage FROM sqlite_master "
-                                 "WHERE name = 'hourly_vectors'").fetchone()[0]
-        page = store._db.execute("PRAGMA page_size").fetchone()[0]
+    with contextlib.closing(sqlite3.connect(tmp_path / DB_NAME)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        root = db.execute("SELECT rootpage FROM sqlite_master "
+                          "WHERE name = 'hourly_vectors'").fetchone()[0]
+        page = db.execute("PRAGMA page_size").fetchone()[0]
     path = tmp_path / DB_NAME
     data = bytearray(path.read_bytes())
     header = (root - 1) * page

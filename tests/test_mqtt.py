@@ -390,3 +390,24 @@ def test_central_alert_view_deduplicates(broker: Broker, state: Path) -> None:
     assert len(rows) == 5  # each alert printed once
     assert "entrance-01" in rows[0] and PERSON not in out.getvalue()
     publisher.stop()
+
+
+@pytest.mark.parametrize("who", ["device", "edge alerts"])
+def test_a_file_that_is_not_pem_is_one_line_naming_the_setting(
+        tmp_path: Path, who: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Device and central viewer share one TLS set-up, and so its one-line error."""
+    from edge.cli import main
+    from edge.publish.client import make_client
+
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("not a certificate\n")
+    if who == "device":
+        settings = Settings.model_validate({"mqtt": {"ca_file": garbage}})
+        with pytest.raises(ConfigError, match="cannot use the TLS files") as caught:
+            make_client(settings, "edge-test")
+        assert "mqtt.ca_file" in str(caught.value)
+        return
+    assert main(["alerts", "--broker", "127.0.0.1", "--ca-file", str(garbage)]) == 2
+    err = capsys.readouterr().err
+    assert "error: cannot use the TLS files" in err and "--ca-file" in err
+    assert "Traceback" not in err

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,8 @@ import pytest
 from mqtt_support import Subscriber
 
 from edge.cli import main
+from edge.core.clock import parse_utc
+from edge.core.errors import EdgeError
 from edge.demos.broker import Broker, wait_until
 from edge.demos.clip import (
     ENROLMENT_VARIANTS,
@@ -204,19 +206,27 @@ def test_status_command(tmp_path: Path, models_dir: Path,
 def test_forget_while_the_service_runs(tmp_path: Path, models_dir: Path,
                                       vision_models: VisionModels, restore_signals: None,
                                       capsys: pytest.CaptureFixture[str]) -> None:
-    """Erased mid-run: nothing more is stored or published about the person."""
+    """Erased mid-run: nothing more is stored or published about the person.
+
+    Every graded hour is published here (``mqtt.min_level = 0``), so the positive controls
+    can fail: alerts about the cameraman keep arriving, and so did alerts about the
+    astronaut up to her erasure (the pseudonyms are computed right)."""
     from edge.publish.pseudonym import pseudonym, rotation_period
     from edge.secrets import device_key
 
     broker = Broker(persistence=False).start()
     subscriber = Subscriber(broker.port, ["edge/#"]).start()
     state, settings = clip_run(tmp_path, models_dir, vision_models, broker.port)
+    settings = settings.model_copy(update={
+        "mqtt": settings.mqtt.model_copy(update={"min_level": 0})})
     removed: dict[str, int] = {}
+    forgotten_at: list[datetime] = []
 
     def forget_at_frame_150(service: Service) -> None:
         if service.stats.frames == 150:  # hour 12; the smile fades at hour 20
             with Store(state) as other:
                 removed.update(other.forget("astronaut"))
+            forgotten_at.append(service.clock.now())
 
     try:
         service = Service(settings, on_progress=forget_at_frame_150)
@@ -229,11 +239,54 @@ def test_forget_while_the_service_runs(tmp_path: Path, models_dir: Path,
             assert store.hours_kept("astronaut") == 0 and store.grades("astronaut") == []
             assert store.hours_kept("cameraman") > 0  # the other person goes on
         key = device_key(state)
-        aliases = {pseudonym("astronaut", key, rotation_period(service.replay_start
-                                                               + timedelta(days=d), "weekly"))
-                   for d in range(3)}
-        time.sleep(1)
-        assert not any(p["person"] in aliases for p in subscriber.payloads())
+
+        def aliases(person: str) -> set[str]:
+            return {pseudonym(person, key, rotation_period(
+                service.replay_start + timedelta(days=d), "weekly")) for d in range(3)}
+
+        assert wait_until(lambda: (subscriber.message_ids() and not service.publisher.delivered)
+                          or len(subscriber.message_ids()) >= service.publisher.delivered, 10)
+        payloads = subscriber.payloads()
+        about_her = [p for p in payloads if p["person"] in aliases("astronaut")]
+        about_him = [p for p in payloads if p["person"] in aliases("cameraman")]
+        assert about_him and about_her  # positive controls: the publisher was delivering
+        erased = forgotten_at[0]
+        assert all(parse_utc(p["hour_end"]) <= erased for p in about_her), about_her
+        assert any(parse_utc(p["hour_start"]) >= erased for p in about_him)
     finally:
         subscriber.stop()
         broker.close()
+
+
+def test_descriptors_inline_without_a_worker_process(tmp_path: Path, models_dir: Path,
+                                                     vision_models: VisionModels,
+                                                     restore_signals: None) -> None:
+    """`identity.worker_process = false`: no second process, descriptors in the loop."""
+    _state, settings = clip_run(tmp_path, models_dir, vision_models, 1)
+    settings = settings.model_copy(update={
+        "identity": settings.identity.model_copy(update={"worker_process": False})})
+    children: list[int] = []
+    service = Service(settings, max_frames=48, on_progress=lambda _s: children.append(
+        len(multiprocessing.active_children())))
+    assert service.run() == 0
+    assert service.pipeline.worker is None and max(children) == 0
+    assert 3 <= service.stats.descriptors < service.stats.faces / 5  # once per track
+    assert service.stats.faces_analysed > 40  # both enrolled people, known from frame 1
+
+
+def test_a_failed_start_leaves_no_process_behind(tmp_path: Path, models_dir: Path,
+                                                 vision_models: VisionModels) -> None:
+    """The descriptor worker starts before the camera opens: a bad camera closes it again."""
+    _state, settings = clip_run(tmp_path, models_dir, vision_models, 1)
+    broken = settings.model_copy(update={
+        "camera": settings.camera.model_copy(update={"source": "nonsense://camera"})})
+    with pytest.raises(EdgeError, match="nonsense://camera"):
+        Service(broken).start()
+    assert multiprocessing.active_children() == []
+    # positive control: a good start does leave the worker running, until stop()
+    service = Service(settings).start()
+    try:
+        assert len(multiprocessing.active_children()) == 1
+    finally:
+        service.stop()
+    assert multiprocessing.active_children() == []

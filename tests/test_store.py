@@ -17,9 +17,8 @@ def test_state_is_private_and_durable(tmp_path: Path) -> None:
     with Store(state) as store:
         store.enroll("p-1", "CONSENT-1", date(2026, 1, 2), [np.ones(128, np.float32)])
         assert store.schema_version == len(MIGRATIONS)
-        mode = store._db.execute("PRAGMA journal_mode").fetchone()[0]
-        sync = store._db.execute("PRAGMA synchronous").fetchone()[0]
-        assert (mode, sync) == ("wal", 2)  # 2 = FULL
+        assert store.durability() == {"journal_mode": "wal", "synchronous": 2,  # 2 = FULL
+                                      "foreign_keys": 1, "secure_delete": 1}
         for path in state.iterdir():
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE(state.stat().st_mode) == 0o700

@@ -18,7 +18,7 @@ from edge.core.manifest import EngineBuild, Manifest, ModelEntry, load_manifest,
 from edge.demos import samples
 from edge.inference import open_model
 from edge.inference.tensorrt_compat import RuntimeInfo, engine_for, incompatibilities, l4t_release
-from edge.models.build_engine import profile_shapes, rebuild_command
+from edge.models.build_engine import build_engine_command, profile_shapes
 from edge.models.calibration import CalibrationBatches
 from edge.vision.loader import VisionModels
 
@@ -32,7 +32,8 @@ def engine_entry(manifest: Manifest, **build: object) -> ModelEntry:
               "l4t_release": "R36.3.0", "precision": "fp16",
               "input_shapes": {"input": [[1, 1, 64, 64], [16, 1, 64, 64], [32, 1, 64, 64]]},
               "built_at": "2026-11-24T00:00:00+00:00",
-              "build_command": rebuild_command("fer-mini-xception", "fp16", 640, 480, 32, None)}
+              "build_command": build_engine_command("fer-mini-xception", "fp16", 640, 480, 32,
+                                                    None)}
     record.update(build)
     return source.model_copy(update={
         "name": "fer-mini-xception@tensorrt-fp16", "format": "tensorrt",

@@ -85,11 +85,11 @@ def run_clip(faces: int, seconds: float, work: Path, models_dir: Path, port: int
              soak_minutes: float = 0.0, backend: str = "onnxruntime") -> dict[str, Any]:
     clip = write_clip(bench_plan(faces, seconds), work / f"faces-{faces}.avi")
     state = work / f"state-{faces}-{int(soak_minutes)}"
-    settings = Settings(models={"dir": models_dir, "backend": backend},
-                        camera={"source": f"file://{clip}", "loop": soak_minutes > 0},
-                        mqtt={"port": port, "stats_interval_s": 3600},
-                        storage={"state_dir": state},
-                        deployment={"purpose": "research", "legal_basis": "benchmark"})
+    settings = Settings.model_validate({
+        "models": {"dir": models_dir, "backend": backend},
+        "camera": {"source": f"file://{clip}", "loop": soak_minutes > 0},
+        "mqtt": {"port": port, "stats_interval_s": 3600}, "storage": {"state_dir": state},
+        "deployment": {"purpose": "research", "legal_basis": "benchmark"}})
     enroll(state, settings)
     frame_ms: list[float] = []
     service = Service(settings, on_progress=lambda s: frame_ms.append(
@@ -128,8 +128,9 @@ def run_baseline(faces: int, seconds: float, work: Path, models_dir: Path) -> di
     if not clip.exists():
         write_clip(bench_plan(faces, seconds), clip)
     state = work / f"baseline-{faces}"
-    settings = Settings(models={"dir": models_dir}, storage={"state_dir": state},
-                        camera={"source": f"file://{clip}"})
+    settings = Settings.model_validate({"models": {"dir": models_dir},
+                                        "storage": {"state_dir": state},
+                                        "camera": {"source": f"file://{clip}"}})
     enroll(state, settings)
     models = VisionModels.load(settings)
     with Store(state) as store:
@@ -204,7 +205,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--faces", type=int, nargs="+", default=[1, 3, 10])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--soak-minutes", type=float, default=0.0)

@@ -25,7 +25,7 @@ from edge.store import Store
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--people", type=int, default=1000)
     parser.add_argument("--hours", type=int, default=168)
     args = parser.parse_args()

@@ -40,7 +40,7 @@ def grade(index: int) -> RiskGrade:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--alerts", type=int, default=1000)
     parser.add_argument("--latency-samples", type=int, default=300)
     args = parser.parse_args()
@@ -48,16 +48,21 @@ def main() -> None:
     broker = Broker(persistence=False).start()
     received: dict[str, float] = {}
     subscriber = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    subscriber.on_message = lambda _c, _u, m: received.setdefault(
-        RiskAlert.model_validate_json(m.payload).message_id, time.perf_counter())
+
+    def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        received.setdefault(RiskAlert.model_validate_json(message.payload).message_id,
+                            time.perf_counter())
+
+    subscriber.on_message = on_message
     subscriber.connect("127.0.0.1", broker.port)
     subscriber.subscribe(Topics.all_risk("edge"), qos=1)
     subscriber.loop_start()
     try:
         with tempfile.TemporaryDirectory() as folder:
             state = Path(folder)
-            settings = Settings(mqtt={"port": broker.port, "outbox_max_messages": 100_000,
-                                      "stats_interval_s": 3600}, storage={"state_dir": state})
+            settings = Settings.model_validate({
+                "mqtt": {"port": broker.port, "outbox_max_messages": 100_000,
+                         "stats_interval_s": 3600}, "storage": {"state_dir": state}})
             key = b"k" * 32
             with Store(state) as store:
                 store.enroll("E-1", "BENCH", date(2026, 1, 1), [])

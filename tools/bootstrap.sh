@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# One set-up step shared by `make demo` and `make test`: system packages, the virtual
-# environment, and the models. Idempotent: a second run only checks.
+# One set-up step shared by `make demo`, `make test` and tools/install.sh: system packages,
+# the virtual environment, and the models. Idempotent: a second run only checks.
+#
+#   bootstrap.sh           the runtime and the `demo` extra (make demo)
+#   bootstrap.sh --test    also the `test` extra and the type stubs (make test)
+#   bootstrap.sh --device  the runtime only: what a box needs (tools/install.sh)
 #
 # System packages are installed when running as root; otherwise the exact install line is
 # printed and the script stops, because silently skipping them would only move the failure
@@ -11,7 +15,13 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
 WITH_TEST=0
-[ "${1:-}" = "--test" ] && WITH_TEST=1
+EXTRAS="[demo]"
+case "${1:-}" in
+    --test) WITH_TEST=1; EXTRAS="[demo,test]" ;;
+    --device) EXTRAS="" ;;
+    "") ;;
+    *) echo "usage: $0 [--test|--device]" >&2; exit 2 ;;
+esac
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -67,6 +77,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
 fi
 
+# the type checker's view of TensorRT 10.13 and PyGObject: stubs only, --no-deps, because
+# their declared dependencies are the real libraries (TensorRT's come from NVIDIA's index)
+STUBS=(tensorrt-stubs==10.13.0.35.1 pygobject-stubs==2.20.0)
+
 # --- 3. Virtual environment --------------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then
     say "creating virtual environment $VENV"
@@ -77,15 +91,16 @@ if [ ! -x "$VENV/bin/python" ]; then
     fi
     "$PYTHON" -m venv "${venv_options[@]}" "$VENV"
 fi
-extras=""
-[ "$WITH_TEST" = 1 ] && extras="[test]"
 stamp="$VENV/.installed"
-want="$(sha256sum pyproject.toml | cut -c1-16)$extras"
+want="$(sha256sum pyproject.toml | cut -c1-16)$EXTRAS"
+[ "$WITH_TEST" = 1 ] && want="$want ${STUBS[*]}"
 if ! grep -qxF "$want" "$stamp" 2>/dev/null; then
     say "installing the edge package and its dependencies into $VENV (first run: about a minute)"
     log="$VENV/pip-install.log"
     if ! { "$VENV/bin/python" -m pip install --disable-pip-version-check --upgrade pip \
-           && "$VENV/bin/python" -m pip install --disable-pip-version-check -e ".$extras"; } >"$log" 2>&1; then
+           && "$VENV/bin/python" -m pip install --disable-pip-version-check -e ".$EXTRAS" \
+           && { [ "$WITH_TEST" = 0 ] || "$VENV/bin/python" -m pip install \
+                --disable-pip-version-check --no-deps "${STUBS[@]}"; }; } >"$log" 2>&1; then
         grep -v "^WARNING: Location" "$log" | tail -n 25 >&2
         say "pip install failed; the full log is $log"
         exit 1

@@ -103,7 +103,7 @@ own "$USER_NAME:$USER_NAME" "$STATE"
 
 # 5. virtual environment and models (system packages first; JetPack's TensorRT visible)
 if [ "$SKIP_VENV" = 0 ]; then
-    (cd "$APP" && VENV="$APP/.venv" bash tools/bootstrap.sh)
+    (cd "$APP" && VENV="$APP/.venv" bash tools/bootstrap.sh --device)
 fi
 
 # 6. the unit

@@ -21,7 +21,7 @@ from edge.training.train import TrainConfig, train
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("data", type=Path)
     parser.add_argument("--arch", choices=["vgg16", "mobilenet", "resnet50"], default="vgg16")
     parser.add_argument("--name", help="manifest name (default: <arch>-expression)")

@@ -36,14 +36,15 @@ def timed(call: Callable[[], object], runs: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--dir", default="engines", help="models folder")
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--threshold", type=float, default=None,
                         help="detector score threshold (default: the settings' default)")
     args = parser.parse_args()
     detection = {} if args.threshold is None else {"score_threshold": args.threshold}
-    settings = Settings(models={"dir": Path(args.dir)}, detection=detection)
+    settings = Settings.model_validate({"models": {"dir": Path(args.dir)},
+                                        "detection": detection})
     models = VisionModels.load(settings)
 
     frame = cv2.resize(samples.astronaut(), (640, 480))

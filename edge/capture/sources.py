@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -76,7 +76,7 @@ class GStreamerSource:
     def _build(self) -> None:
         Gst = self._gst
         try:
-            self._pipeline = Gst.parse_launch(self.pipeline_text)
+            self._pipeline: Any = Gst.parse_launch(self.pipeline_text)  # a Gst.Bin
         except Exception as exc:  # GLib.Error: a syntax error or a missing element
             raise ConfigError(f"camera pipeline cannot be built: {exc}",
                               "check camera.source / camera.pipeline and the GStreamer "
@@ -91,7 +91,7 @@ class GStreamerSource:
             self._pipeline.set_state(self._gst.State.NULL)
         self._pipeline = self._sink = None
 
-    def _bus_problem(self, pipeline: object) -> str | None:
+    def _bus_problem(self, pipeline: Any) -> str | None:
         """'eos' or an error text when the bus has one; None otherwise."""
         Gst = self._gst
         message = pipeline.get_bus().pop_filtered(Gst.MessageType.ERROR | Gst.MessageType.EOS)
@@ -142,7 +142,7 @@ class GStreamerSource:
                 log.warning("camera_rebuild_failed", error=str(exc))
         return None
 
-    def _to_frame(self, sample: object) -> Frame:
+    def _to_frame(self, sample: Any) -> Frame:
         Gst = self._gst
         buffer = sample.get_buffer()
         structure = sample.get_caps().get_structure(0)

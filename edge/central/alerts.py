@@ -15,14 +15,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TextIO
+from typing import Any, TextIO
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
 from edge.core.errors import EdgeError
 from edge.publish.payload import RiskAlert
+from edge.publish.tls import use_tls
 from edge.publish.topics import Topics
 
 HEADER = (f"{'received':20} {'site':10} {'device':14} {'person':16} {'hour (UTC)':17} "
@@ -76,12 +79,19 @@ def watch_alerts(host: str, port: int, prefix: str, *, ca_file: str | None = Non
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.suppress_exceptions = True
     if ca_file:
-        client.tls_set(ca_certs=ca_file, certfile=cert_file, keyfile=key_file,
-                       cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-    client.on_connect = lambda c, _u, _f, reason, _p: (
-        None if reason.is_failure else
-        c.subscribe([(Topics.all_risk(prefix), 1), (Topics.all_status(prefix), 1)]))
-    client.on_message = lambda _c, _u, m: inbox.put((m.topic, bytes(m.payload)))
+        use_tls(client, ca_file, cert_file, key_file,
+                names="--ca-file, --cert-file and --key-file")
+
+    def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode,
+                   _p: Properties | None) -> None:
+        if not reason.is_failure:
+            c.subscribe([(Topics.all_risk(prefix), 1), (Topics.all_status(prefix), 1)])
+
+    def on_message(_c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        inbox.put((message.topic, bytes(message.payload)))
+
+    client.on_connect = on_connect
+    client.on_message = on_message
     try:
         client.connect(host, port, keepalive=30)
     except (OSError, ssl.SSLError) as exc:

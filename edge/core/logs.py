@@ -11,11 +11,12 @@ import sys
 from typing import Any
 
 import structlog
+from structlog.typing import EventDict, Processor
 
 _device_id = "unknown"
 
 
-def _add_device_id(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def _add_device_id(_logger: Any, _name: str, event: EventDict) -> EventDict:
     # set unconditionally: no event field may pass for the device this line came from
     event["device_id"] = _device_id
     return event
@@ -44,15 +45,16 @@ def configure_logging(device_id: str, level: str = "INFO", json: bool | None = N
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
+    processors: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_device_id,
+        structlog.processors.format_exc_info,
+        renderer,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _add_device_id,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=_stderr_logger_factory,
         cache_logger_on_first_use=False,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.core.errors import ModelError
 
+ModelKind = Literal["detector", "expression", "landmarks", "descriptor"]
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
 
@@ -27,8 +28,9 @@ class Source(BaseModel):
     version: str
     member: str = Field(description="path of the original file inside the package")
     licence: str
-    package_sha256: str | None = Field(None, description="sha256 of the downloaded wheel")
-    original_sha256: str | None = Field(None, description="sha256 of the file before conversion")
+    package_sha256: str | None = Field(default=None, description="sha256 of the downloaded wheel")
+    original_sha256: str | None = Field(default=None,
+                                        description="sha256 of the file before conversion")
     conversion: str | None = None
 
 
@@ -38,7 +40,7 @@ class InputSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     layout: Literal["NCHW", "NHWC", "HWC"]
-    height: int | None = Field(None, description="None: any height (fully convolutional)")
+    height: int | None = Field(default=None, description="None: any height (fully convolutional)")
     width: int | None = None
     colour: Literal["BGR", "RGB", "GRAY"]
     mean: list[float]
@@ -54,7 +56,7 @@ class EngineBuild(BaseModel):
     tensorrt_version: str
     gpu_name: str
     compute_capability: str
-    l4t_release: str | None = Field(None, description="JetPack/L4T release on a Jetson")
+    l4t_release: str | None = Field(default=None, description="JetPack/L4T release on a Jetson")
     precision: Literal["fp32", "fp16", "int8"]
     input_shapes: dict[str, list[list[int]]] = Field(
         description="per input: [min, opt, max] shapes of the optimisation profile")
@@ -65,7 +67,7 @@ class EngineBuild(BaseModel):
 class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
-    kind: Literal["detector", "expression", "landmarks", "descriptor"]
+    kind: ModelKind
     format: Literal["onnx", "dlib", "tensorrt"]
     file: str = Field(description="path relative to the manifest's folder")
     sha256: str
@@ -81,7 +83,8 @@ class ModelEntry(BaseModel):
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     schema_version: int = SCHEMA_VERSION
-    verified_on: str | None = Field(None, description="what the self-check ran on, and when")
+    verified_on: str | None = Field(default=None,
+                                    description="what the self-check ran on, and when")
     models: dict[str, ModelEntry] = {}
 
 

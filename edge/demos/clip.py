@@ -63,7 +63,7 @@ class ClipPlan:
         return round(self.seconds * self.fps)
 
 
-def _cells(count: int, width: int, height: int) -> list[tuple[int, int, int]]:
+def _cells(count: int, width: int, height: int) -> list[tuple[float, float, int]]:
     """(centre x, centre y, cell side) for ``count`` actors on a grid."""
     cols = max(1, math.ceil(math.sqrt(count * width / height)))
     rows = math.ceil(count / cols)
@@ -99,7 +99,7 @@ def render_frame(plan: ClipPlan, index: int) -> np.ndarray:
 
 def write_clip(plan: ClipPlan, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), plan.fps, plan.size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), plan.fps, plan.size)
     if not writer.isOpened():
         raise OSError(f"{path}: OpenCV cannot write an MJPG clip here")
     try:

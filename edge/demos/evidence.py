@@ -4,7 +4,7 @@ Genuine pairs: the astronaut and the cameraman against flipped, rotated, darkene
 brightened, shrunk, blurred and JPEG-damaged copies of themselves, and each of 40
 lfw_subset faces against its mirror image and a darkened copy. Impostor pairs: every pair
 of distinct lfw_subset faces (low-resolution and upscaled, which makes them look alike:
-a pessimistic case). Used by ``tools/identity_evidence.py`` and the tests.
+a pessimistic case). Used by ``tools/vision_report.py``, the demo clips and the tests.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ def brightness(image: np.ndarray, factor: float) -> np.ndarray:
 
 
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    return cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1],
-                        cv2.IMREAD_COLOR)
+    encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
+    return np.asarray(cv2.imdecode(encoded, cv2.IMREAD_COLOR))
 
 
 VARIANTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {

@@ -13,7 +13,6 @@ from edge.inference.tensorrt_compat import (
     RuntimeInfo,
     engine_for,
     incompatibilities,
-    rebuild_command,
     runtime_info,
 )
 
@@ -66,8 +65,9 @@ def open_model(models_dir: Path, manifest: Manifest, name: str, *, backend: str,
         hint = ("build it: edge models build-engine --model " + name)
     else:
         reasons = incompatibilities(engine, runtime or runtime_info(), manifest)
-        hint = f"rebuild it on this box: {rebuild_command(engine)}"
-    if not reasons:
+        hint = ("rebuild it on this box: " + engine.build.build_command if engine.build
+                else "rebuild it on this box: edge models build-engine --model " + name)
+    if not reasons and engine is not None:
         return open_engine(models_dir, engine, backend="tensorrt")
     label = engine.name if engine is not None else name
     if fallback:

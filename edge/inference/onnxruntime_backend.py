@@ -7,6 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.capi.onnxruntime_pybind11_state import (
+    Fail,
+    InvalidGraph,
+    InvalidProtobuf,
+    NoSuchFile,
+)
 
 from edge.core.errors import ModelError
 from edge.inference.base import Engine, TensorSpec
@@ -44,6 +50,7 @@ class OnnxRuntimeEngine(Engine):
     backend = "onnxruntime"
 
     def __init__(self, path: Path, device: str = "auto", threads: int = 0) -> None:
+        self._session: ort.InferenceSession | None = None
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
@@ -57,10 +64,7 @@ class OnnxRuntimeEngine(Engine):
         try:
             self._session = ort.InferenceSession(str(path), options,
                                                  providers=providers_for(device))
-        except (ort.capi.onnxruntime_pybind11_state.Fail,
-                ort.capi.onnxruntime_pybind11_state.InvalidGraph,
-                ort.capi.onnxruntime_pybind11_state.NoSuchFile,
-                ort.capi.onnxruntime_pybind11_state.InvalidProtobuf) as exc:
+        except (Fail, InvalidGraph, NoSuchFile, InvalidProtobuf) as exc:
             raise ModelError(f"{path}: ONNX Runtime cannot load it ({str(exc)[:200]})",
                              "run `edge models prepare --force`") from None
         used = self._session.get_providers()[0]
@@ -73,8 +77,10 @@ class OnnxRuntimeEngine(Engine):
             outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         self.check_feeds(feeds)
         names = list(outputs) if outputs is not None else self._output_names
+        if self._session is None:
+            raise ModelError("this ONNX Runtime engine was closed", "open the model again")
         results = self._session.run(names, dict(feeds))
-        return dict(zip(names, results))
+        return {name: np.asarray(result) for name, result in zip(names, results)}
 
     def close(self) -> None:
-        self._session = None  # type: ignore[assignment]
+        self._session = None

@@ -24,7 +24,7 @@ class TensorRTEngine(Engine):
 
     def __init__(self, path: Path) -> None:
         try:
-            import pycuda.driver as cuda
+            import pycuda.driver as cuda  # pyright: ignore[reportMissingImports]  (no stubs)
             import tensorrt as trt
         except ImportError as exc:
             raise ModelError(f"the tensorrt back end needs TensorRT and pycuda ({exc.name} is "
@@ -46,18 +46,18 @@ class TensorRTEngine(Engine):
             self._max_shapes: dict[str, tuple[int, ...]] = {}
             for index in range(self._engine.num_io_tensors):
                 name = self._engine.get_tensor_name(index)
-                shape = tuple(self._engine.get_tensor_shape(name))
+                shape = _dims(self._engine.get_tensor_shape(name))
                 dtype = np.dtype(trt.nptype(self._engine.get_tensor_dtype(name)))
                 spec = TensorSpec(name, tuple(None if d < 0 else d for d in shape), dtype)
                 if self._engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
                     inputs.append(spec)
-                    self._max_shapes[name] = tuple(self._engine.get_tensor_profile_shape(
+                    self._max_shapes[name] = _dims(self._engine.get_tensor_profile_shape(
                         name, 0)[2])
                     self._context.set_input_shape(name, self._max_shapes[name])
                 else:
                     outputs.append(spec)
             for spec in outputs:  # the largest output shapes follow from the largest inputs
-                self._max_shapes[spec.name] = tuple(self._context.get_tensor_shape(spec.name))
+                self._max_shapes[spec.name] = _dims(self._context.get_tensor_shape(spec.name))
             self.inputs, self.outputs = tuple(inputs), tuple(outputs)
             self._host: dict[str, Any] = {}
             self._device: dict[str, Any] = {}
@@ -90,7 +90,7 @@ class TensorRTEngine(Engine):
                 cuda.memcpy_htod_async(self._device[spec.name], host, self._stream)
             self._context.execute_async_v3(self._stream.handle)
             names = list(outputs) if outputs is not None else [o.name for o in self.outputs]
-            shapes = {n: tuple(self._context.get_tensor_shape(n)) for n in names}
+            shapes = {n: _dims(self._context.get_tensor_shape(n)) for n in names}
             for name in names:
                 host = self._host[name][: int(np.prod(shapes[name]))]
                 cuda.memcpy_dtoh_async(host, self._device[name], self._stream)
@@ -114,3 +114,8 @@ class TensorRTEngine(Engine):
         finally:
             self._cuda_context.pop()
             self._cuda_context.detach()
+
+
+def _dims(dims: Any) -> tuple[int, ...]:
+    """A TensorRT ``Dims`` as a tuple (it indexes like a sequence; the stubs type no iterator)."""
+    return tuple(int(dims[i]) for i in range(len(dims)))

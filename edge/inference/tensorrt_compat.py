@@ -63,12 +63,6 @@ def runtime_info() -> RuntimeInfo:
     return RuntimeInfo(version, name, capability, l4t_release())
 
 
-def rebuild_command(engine: ModelEntry) -> str:
-    build = engine.build
-    assert build is not None
-    return build.build_command
-
-
 def incompatibilities(engine: ModelEntry, runtime: RuntimeInfo,
                       manifest: Manifest | None = None) -> list[str]:
     """Why ``engine`` cannot run here (empty: it can). Each reason names what differs."""

@@ -84,7 +84,7 @@ def build_engine(models_dir: Path, model_name: str, *, precision: str = "fp16",
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
     profile = builder.create_optimization_profile()
     for name, (low, opt, high) in shapes.items():
-        profile.set_shape(name, low, opt, high)
+        profile.set_shape(name, trt.Dims(low), trt.Dims(opt), trt.Dims(high))
     config.add_optimization_profile(profile)
     cache_dir = models_dir / ".cache"
     cache_dir.mkdir(exist_ok=True)
@@ -122,7 +122,7 @@ def build_engine(models_dir: Path, model_name: str, *, precision: str = "fp16",
             gpu_name=runtime.gpu_name or "unknown", compute_capability=runtime.compute_capability,
             l4t_release=runtime.l4t_release, precision=precision,  # type: ignore[arg-type]
             input_shapes=shapes, built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            build_command=command or rebuild_command(model_name, precision, width, height,
+            build_command=command or build_engine_command(model_name, precision, width, height,
                                                      max_batch, calibration)))
     manifest = load_manifest(models_dir)  # the build took a while: merge into the newest
     manifest.models[name] = built
@@ -130,8 +130,10 @@ def build_engine(models_dir: Path, model_name: str, *, precision: str = "fp16",
     return built
 
 
-def rebuild_command(model: str, precision: str, width: int, height: int, max_batch: int,
-                    calibration: Path | None) -> str:
+def build_engine_command(model: str, precision: str, width: int, height: int, max_batch: int,
+                         calibration: Path | None) -> str:
+    """The `edge models build-engine` line that builds this engine again (kept in the
+    manifest, shown when the engine no longer fits the box)."""
     parts = ["edge", "models", "build-engine", "--model", model, "--precision", precision,
              "--input-size", f"{width}x{height}", "--max-batch", str(max_batch)]
     if calibration is not None:
@@ -140,7 +142,7 @@ def rebuild_command(model: str, precision: str, width: int, height: int, max_bat
 
 
 def _calibrator(trt: object, batches: CalibrationBatches, cache: Path) -> object:
-    import pycuda.driver as cuda
+    import pycuda.driver as cuda  # pyright: ignore[reportMissingImports]  (ships no stubs)
 
     class EntropyCalibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[attr-defined,misc]
         def __init__(self) -> None:

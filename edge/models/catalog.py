@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge.core.manifest import ModelKind
+
 FER2013_LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
 
@@ -23,7 +25,7 @@ class WheelPin:
 @dataclass(frozen=True)
 class DlibFilePin:
     name: str
-    kind: str
+    kind: ModelKind
     filename: str
     sha256: str
     licence: str

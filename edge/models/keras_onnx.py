@@ -45,7 +45,8 @@ class KerasModelInfo:
     output_name: str
 
 
-def _layer_weights(group: h5py.Group, name: str) -> list[np.ndarray]:
+def _layer_weights(group: Any, name: str) -> list[np.ndarray]:
+    """The layer's weight arrays in Keras order (``group``: the file's h5py model_weights)."""
     layer = group[name]
     names = [n.decode() if isinstance(n, bytes) else n for n in layer.attrs["weight_names"]]
     return [np.asarray(layer[n], dtype=np.float32) for n in names]
@@ -69,7 +70,7 @@ def convert_keras_hdf5(source: Path, target: Path, output_name: str = "probabili
     except OSError as exc:
         raise ModelError(f"{source}: not a readable HDF5 file ({exc})") from None
     with handle:
-        config = json.loads(handle.attrs["model_config"])
+        config = json.loads(str(handle.attrs["model_config"]))
         layers = config["config"]["layers"]
         weights_group = handle["model_weights"]
         unsupported = {layer["class_name"] for layer in layers} - SUPPORTED_LAYERS
@@ -176,7 +177,10 @@ def convert_keras_hdf5(source: Path, target: Path, output_name: str = "probabili
     for node in nodes:  # rename the final tensor to the public output name
         if node.output == last:
             node.output = output_name
-    height, width, channels = input_shape
+    if len(input_shape) != 3:
+        raise ModelError(f"{source}: expected an image input (height, width, channels), got "
+                         f"{input_shape}")
+    height, width, channels = input_shape[0], input_shape[1], input_shape[2]
     graph = helper.make_graph(
         [helper.make_node(n.op, n.inputs, [n.output], name=n.output, **n.attrs) for n in nodes],
         "keras_model",

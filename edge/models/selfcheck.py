@@ -9,13 +9,13 @@ import numpy as np
 from edge.core.emotions import BASIC_EMOTIONS
 from edge.core.errors import ModelError
 from edge.demos.samples import astronaut
-from edge.settings import Settings
+from edge.settings import ModelsSettings, Settings
 from edge.vision.loader import VisionModels
 
 
 def self_check(models_dir: Path) -> str:
     """Detector finds exactly one face, expression says happy, descriptor is sane."""
-    settings = Settings(models={"dir": models_dir})
+    settings = Settings(models=ModelsSettings(dir=models_dir))
     models = VisionModels.load(settings)
     try:
         image = astronaut()

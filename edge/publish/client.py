@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import queue
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -34,7 +33,6 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.core.clock import Clock, SystemClock, utc_text
-from edge.core.errors import ConfigError
 from edge.core.logs import get_logger
 from edge.publish.payload import (
     STATUS_OFFLINE,
@@ -43,6 +41,7 @@ from edge.publish.payload import (
     DeviceStats,
     board_temperature_c,
 )
+from edge.publish.tls import use_tls
 from edge.publish.topics import Topics
 from edge.secrets import credential
 from edge.settings import Settings
@@ -61,15 +60,7 @@ def make_client(settings: Settings, client_id: str) -> mqtt.Client:
     client.suppress_exceptions = True
     client.reconnect_delay_set(1, 60)
     if cfg.ca_file is not None:
-        try:
-            client.tls_set(ca_certs=str(cfg.ca_file),
-                           certfile=str(cfg.cert_file) if cfg.cert_file else None,
-                           keyfile=str(cfg.key_file) if cfg.key_file else None,
-                           cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        except (ssl.SSLError, OSError) as exc:
-            raise ConfigError(f"mqtt: cannot use the TLS files ({exc})",
-                              "check mqtt.ca_file, cert_file and key_file are PEM") from None
-        client.tls_insecure_set(False)  # the broker's name must match its certificate
+        use_tls(client, cfg.ca_file, cfg.cert_file, cfg.key_file)
     password = (cfg.password.get_secret_value() if cfg.password is not None
                 else credential("mqtt-password", "EDGE_MQTT_PASSWORD"))
     if cfg.username or password:
@@ -237,13 +228,13 @@ class Publisher:
         if not self.connected.is_set():
             return
         counts = store.outbox_counts()
-        stats = DeviceStats(
-            device=self.settings.device.id, site=self.settings.device.site,
-            at=utc_text(self.clock.now()),
-            uptime_s=round(time.monotonic() - self._started, 1),
-            outbox_depth=sum(counts.values()), alerts_dropped=self.dropped,
-            alerts_refused=counts.get("refused", 0), temperature_c=board_temperature_c(),
-            **{k: v for k, v in self._metrics.items() if k in DeviceStats.model_fields})
+        stats = DeviceStats.model_validate({
+            "device": self.settings.device.id, "site": self.settings.device.site,
+            "at": utc_text(self.clock.now()),
+            "uptime_s": round(time.monotonic() - self._started, 1),
+            "outbox_depth": sum(counts.values()), "alerts_dropped": self.dropped,
+            "alerts_refused": counts.get("refused", 0), "temperature_c": board_temperature_c(),
+            **{k: v for k, v in self._metrics.items() if k in DeviceStats.model_fields}})
         self.client.publish(self.topics.stats, stats.encode(), qos=0)
 
     def _say_stopped(self) -> None:

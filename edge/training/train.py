@@ -18,7 +18,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -155,7 +155,7 @@ def train(config: TrainConfig, say=lambda m: print(m, file=sys.stderr, flush=Tru
             return torch.from_numpy(to_input(image, config.size, config.colour)), label
 
     counts = np.bincount([c for _, c in train_items], minlength=len(names))
-    weights = [1.0 / counts[c] for _, c in train_items]  # class-balanced sampling
+    weights = [1.0 / float(counts[c]) for _, c in train_items]  # class-balanced sampling
     sampler = WeightedRandomSampler(weights, num_samples=len(train_items), replacement=True,
                                     generator=torch.Generator().manual_seed(config.seed))
     train_loader = DataLoader(Images(train_items, True), batch_size=config.batch,
@@ -238,7 +238,7 @@ def _plot(history: list[dict[str, float]], path: Path) -> None:
     plt.close(figure)
 
 
-def _export(model: object, config: TrainConfig, names: list[str], channels: int) -> ModelEntry:
+def _export(model: Any, config: TrainConfig, names: list[str], channels: int) -> ModelEntry:
     import torch
 
     wrapped = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()

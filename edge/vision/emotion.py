@@ -43,14 +43,15 @@ class ExpressionClassifier:
         if missing or len(labels) != len(BASIC_EMOTIONS):
             raise ModelError(f"{model.name}: labels {model.labels} must be exactly the 7 classes "
                              f"{list(BASIC_EMOTIONS)} in any order (missing: {missing})")
-        if model.input.height is None or model.input.width is None:
+        width, height = model.input.width, model.input.height
+        if height is None or width is None:
             raise ModelError(f"{model.name}: the manifest must give the input height and width")
         self.engine = engine
         self.spec = model.input
         self.output = model.outputs[0]
         # column j of our order comes from the model's column _order[j]
         self._order = np.array([labels.index(name) for name in BASIC_EMOTIONS])
-        self.input_size = (self.spec.width, self.spec.height)
+        self.input_size = (width, height)
 
     def preprocess(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         return crops_batch(crops, self.spec)

@@ -55,5 +55,5 @@ def read_image(path: Path | str) -> np.ndarray:
     if image is None:
         raise ImageError(f"{path}: not a readable image (corrupt, or not JPEG/PNG/BMP/TIFF/WebP)")
     if image.dtype == np.uint16:  # 16-bit PNG/TIFF: keep the top byte
-        image = (image >> 8).astype(np.uint8)
+        image = np.right_shift(image, 8).astype(np.uint8)
     return as_bgr_frame(image, str(path))

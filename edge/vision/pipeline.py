@@ -119,7 +119,7 @@ class FramePipeline:
 
     def _identify(self, faces: list[FaceRecord], tracks: list[Track] | None,
                   needs: list[int], now_s: float) -> tuple[list[FaceRecord], int]:
-        chips = {i: faces[i].aligned.chip for i in needs if faces[i].aligned is not None}
+        chips = {i: aligned.chip for i in needs if (aligned := faces[i].aligned) is not None}
         descriptors = 0
         if tracks is not None and self.tracker is not None:
             worker = self._live_worker() if chips else None
