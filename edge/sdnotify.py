@@ -3,6 +3,9 @@
 A datagram to ``$NOTIFY_SOCKET`` (``@`` means the abstract namespace). Outside systemd
 the variable is unset and every call is a no-op. ``WATCHDOG=1`` is sent only while frames
 are really processed, so a stalled camera or a hung model lets systemd restart us.
+
+Written here rather than taken from a library: python-systemd needs libsystemd's headers
+and a compiler on the box, and the protocol is one ``sendto`` per message.
 """
 
 from __future__ import annotations

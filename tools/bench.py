@@ -96,6 +96,7 @@ def run_clip(faces: int, seconds: float, work: Path, models_dir: Path, port: int
         s.stats.latency_ms["frame"][-1]))
     if soak_minutes > 0:
         threading.Timer(soak_minutes * 60, service.request_stop).start()
+    service.start()  # models, worker, camera: the loop is timed, not the start
     rss_start = rss_mb()
     sampler = Sampler()
     usage0, began = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()

@@ -4,9 +4,9 @@
 Usage: .venv/bin/python tools/bench_analytics.py [--people 1000] [--hours 168]
 
 1. One grading pass: every person's newest hour graded against a history of --hours
-   hours (LOF over the ring, 3-sigma), as at the close of each clock hour.
-2. The same with scikit-learn's LocalOutlierFactor, for comparison (if installed).
-3. Store inserts with synchronous=FULL, in transactions of 1, 10, 100 and 1000 rows.
+   hours (scikit-learn's Manhattan LOF over the ring, 3-sigma), as at the close of each
+   clock hour.
+2. Store inserts with synchronous=FULL, in transactions of 1, 10, 100 and 1000 rows.
 """
 
 from __future__ import annotations
@@ -42,16 +42,6 @@ def main() -> None:
     elapsed = time.perf_counter() - began
     print(f"grading pass: {args.people} people x {args.hours} h history: {elapsed:.2f} s "
           f"({elapsed / args.people * 1000:.2f} ms a person)")
-    try:
-        from sklearn.neighbors import LocalOutlierFactor
-
-        began = time.perf_counter()
-        for person in range(args.people):
-            LocalOutlierFactor(n_neighbors=20, metric="manhattan", novelty=True).fit(
-                histories[person]).score_samples(newest[person][None])
-        print(f"  scikit-learn LOF alone for comparison: {time.perf_counter() - began:.2f} s")
-    except ImportError:
-        print("  (scikit-learn not installed: no comparison)")
 
     with tempfile.TemporaryDirectory() as folder, Store(Path(folder)) as store:
         for person in range(100):

@@ -8,7 +8,9 @@ mean over N_k(p) of lrd(o), divided by lrd(p). Near 1 is an inlier; well above 1
 outlier. The tests hold it to a hand-computed case and to an independent NumPy version.
 
 A person's history is at most a few hundred 10-D points, so a fit per graded hour costs
-about 1.7 ms (``tools/bench_analytics.py``): nothing next to an hour.
+about 1.7 ms (``tools/bench_analytics.py``): nothing next to an hour. Importing
+scikit-learn costs about 97 MB and a second, so it happens at the first graded hour, in
+the process that grades: the descriptor worker and the other commands never load it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.neighbors import LocalOutlierFactor
 
 
 def local_outlier_factor(history: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
@@ -29,6 +30,8 @@ def local_outlier_factor(history: np.ndarray, queries: np.ndarray, k: int) -> np
     queries = np.asarray(queries, np.float64).reshape(-1, history.shape[1])
     if len(history) < 2:
         raise ValueError("LOF needs at least 2 history points")
+    from sklearn.neighbors import LocalOutlierFactor
+
     model = LocalOutlierFactor(n_neighbors=min(k, len(history) - 1), metric="manhattan",
                                novelty=True)
     with warnings.catch_warnings():  # duplicate points only make it warn, the value is right

@@ -1,6 +1,8 @@
 """Box helpers shared by the detector and the tracker: IoU and non-maximum suppression.
 
-Boxes are float arrays of shape (N, 4) in (x1, y1, x2, y2) pixel coordinates.
+Boxes are float arrays of shape (N, 4) in (x1, y1, x2, y2) pixel coordinates. NMS is
+OpenCV's. The IoU matrix is six lines of NumPy kept here: the libraries that have one
+(torchvision, supervision) would each bring a large dependency to the box for it.
 """
 
 from __future__ import annotations

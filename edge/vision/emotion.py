@@ -29,11 +29,6 @@ def emotion_vectors(probabilities: np.ndarray) -> np.ndarray:
     return vectors
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
-
-
 class ExpressionClassifier:
     def __init__(self, engine: Engine, model: ModelEntry) -> None:
         if model.input is None or not model.labels or not model.outputs:
@@ -63,7 +58,11 @@ class ExpressionClassifier:
         raw = self.engine.run_batched({self.spec.name: self.preprocess(crops)},
                                       [self.output])[self.output].reshape(len(crops), -1)
         if not np.allclose(raw.sum(axis=1), 1.0, atol=1e-3) or raw.min() < 0:
-            raw = _softmax(raw)  # a model exported without its softmax gives logits
+            # a model exported without its softmax gives logits (SciPy is imported here only:
+            # the shipped model gives probabilities, and the import costs ~20 MB)
+            from scipy.special import softmax
+
+            raw = softmax(raw, axis=1)
         return raw[:, self._order]
 
     def vectors(self, crops: Sequence[np.ndarray]) -> np.ndarray:
