@@ -173,7 +173,10 @@ class MqttSettings(Section):
                            ge=0, le=10, description="publish grades at or above this level; "
                            "0 also publishes every 'No risk' hour")
     outbox_max_messages: int = Field(default=10_000, ge=10)
-    outbox_max_age_hours: int = Field(default=168, ge=1)
+    outbox_max_age_hours: int | None = Field(
+        default=None, ge=1, description="no longer used: alerts are never dropped by age, "
+        "because a wall clock that jumps forward would drop every unsent one; "
+        "outbox_max_messages bounds the outbox")
     refused_retry_s: float = Field(default=300.0, gt=0, description="resend a refused alert after")
     stats_interval_s: float = Field(default=60.0, gt=0)
 
@@ -200,6 +203,9 @@ def _default_state_dir() -> Path:
 
 class StorageSettings(Section):
     state_dir: Path = Field(default_factory=_default_state_dir)
+    partials_every_s: float = Field(
+        default=60.0, ge=1.0, le=3600.0, description="save every person's open hour this "
+        "often, so a crash or a power cut loses at most this much of it")
 
 
 class DeploymentSettings(Section):

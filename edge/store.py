@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +86,17 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+def is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """Damage to the file itself (SQLITE_CORRUPT, SQLITE_NOTADB), as opposed to a full disk,
+    an I/O error or a permission (SQLITE_FULL, SQLITE_IOERR, SQLITE_CANTOPEN, ...), which say
+    nothing about the data: a healthy store on a full disk must never be moved aside."""
+    name = getattr(exc, "sqlite_errorname", None)  # Python 3.11+
+    if name is not None:
+        return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+    text = str(exc)  # Python 3.10 (JetPack 6): the messages SQLite gives for those two codes
+    return "malformed" in text or "not a database" in text
+
+
 @dataclass(frozen=True)
 class Person:
     person_id: str
@@ -114,18 +125,21 @@ class Store:
                 self._db.close()
                 self.quarantined = self._move_aside()
                 self._db = self._connect()
+            os.chmod(self.path, 0o600)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            # erased rows are overwritten with zeros, not left in free pages (GDPR erasure)
+            self._db.execute("PRAGMA secure_delete=ON")
+            self._migrate()
         except (OSError, sqlite3.Error) as exc:
-            raise EdgeError(f"{self.path}: cannot open the state store ({exc})",
-                            "check storage.state_dir and its permissions") from None
+            # not corruption (that was handled above): a full disk, an I/O error, a
+            # permission. Nothing was moved or deleted; the store is as it was.
+            raise EdgeError(f"{self.path}: cannot open the state store ({exc}); nothing was "
+                            "changed", "free disk space, or check storage.state_dir and its "
+                            "permissions, then start again") from None
         finally:
             os.umask(old_umask)
-        os.chmod(self.path, 0o600)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        # erased rows are overwritten with zeros, not left in free pages (GDPR erasure)
-        self._db.execute("PRAGMA secure_delete=ON")
-        self._migrate()
 
     def _connect(self) -> sqlite3.Connection:
         # autocommit mode; transactions are explicit (BEGIN IMMEDIATE) so that a writer
@@ -134,9 +148,12 @@ class Store:
                                timeout=30)
 
     def _healthy(self) -> bool:
+        """False only for real damage; an I/O or space error propagates (nothing is moved)."""
         try:
             rows = self._db.execute("PRAGMA integrity_check").fetchall()
         except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise
             self._problem = str(exc)
             return False
         self._problem = "; ".join(str(r[0]) for r in rows[:3])
@@ -234,30 +251,43 @@ class Store:
                 np.stack([np.frombuffer(r[1], np.float32) for r in rows]))
 
     # --- hourly ring buffers -------------------------------------------------------------
-    def record_hours(self, vectors: Sequence[HourlyVector], grades: Sequence[RiskGrade] = (),
-                     *, keep_hours: int) -> None:
-        """Store closed hours and their grades in one transaction; keep a ring per person.
+    def has_hour(self, person_id: str, hour_start: datetime) -> bool:
+        return self._db.execute(
+            "SELECT 1 FROM hourly_vectors WHERE person_id = ? AND hour_start = ?",
+            (person_id, utc_text(hour_start))).fetchone() is not None
 
-        At most ``keep_hours`` hours are kept per person: the oldest drop out on insert, and
-        with them every grade older than the oldest hour kept. Nothing about a person
-        outlives the ring.
+    def record_hours(self, vectors: Sequence[HourlyVector], grades: Sequence[RiskGrade] = (),
+                     *, keep_hours: int, messages: Sequence[OutboxMessage] = (),
+                     max_messages: int = 10_000) -> int:
+        """Store closed hours, their grades and their alerts in one transaction (a full disk
+        loses all three or none); keep a ring per person. Returns the alerts the outbox
+        bound dropped.
+
+        An hour already stored is never replaced: an hour is closed, graded and alerted
+        once. At most ``keep_hours`` hours are kept per person: the oldest drop out on
+        insert, and with them every grade older than the oldest hour kept. Nothing about a
+        person outlives the ring.
         """
         columns = ", ".join(COMPONENTS)
         numbered = ", ".join(f"?{i}" for i in range(3, len(COMPONENTS) + 3))
         with self.transaction() as db:
             # rows of a person erased meanwhile (`edge forget`) are skipped, never re-created
             db.executemany(
-                f"INSERT OR REPLACE INTO hourly_vectors(person_id, hour_start, {columns}, faces) "
+                f"INSERT OR IGNORE INTO hourly_vectors(person_id, hour_start, {columns}, faces) "
                 f"SELECT ?1, ?2, {numbered}, ?{len(COMPONENTS) + 3} "
                 f"WHERE EXISTS (SELECT 1 FROM people WHERE person_id = ?1)",
                 [(v.person_id, utc_text(v.hour_start), *map(float, v.vector), v.faces)
                  for v in vectors])
             db.executemany(
-                "INSERT OR REPLACE INTO risk_grades(person_id, hour_start, status, level, label, "
+                "INSERT OR IGNORE INTO risk_grades(person_id, hour_start, status, level, label, "
                 "lof_score, anomaly, fired, history_hours) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
                 " ?9 WHERE EXISTS (SELECT 1 FROM people WHERE person_id = ?1)",
                 [(g.person_id, utc_text(g.hour_start), g.status, g.level, g.label, g.lof_score,
                   int(g.anomaly), ",".join(g.fired), g.history_hours) for g in grades])
+            # the open hour a restart would restore is closed now: never restore it again
+            db.executemany("DELETE FROM partial_hours WHERE person_id = ? AND hour_start <= ?",
+                           [(v.person_id, utc_text(v.hour_start)) for v in vectors])
+            dropped = self._enqueue(db, messages, max_messages) if messages else 0
             for person_id in {v.person_id for v in vectors}:
                 db.execute(
                     "DELETE FROM hourly_vectors WHERE person_id = ?1 AND hour_start NOT IN "
@@ -267,6 +297,7 @@ class Store:
                     "DELETE FROM risk_grades WHERE person_id = ?1 AND hour_start < "
                     "(SELECT MIN(hour_start) FROM hourly_vectors WHERE person_id = ?1)",
                     (person_id,))
+        return dropped
 
     def history(self, person_id: str, before: datetime | None = None,
                 limit: int | None = None) -> tuple[list[datetime], np.ndarray]:
@@ -311,26 +342,26 @@ class Store:
                           tuple(f for f in r[7].split(",") if f), r[8]) for r in rows]
 
     # --- MQTT outbox ---------------------------------------------------------------------
-    def enqueue(self, messages: Sequence[OutboxMessage], *, max_messages: int,
-                max_age: timedelta, now: datetime) -> int:
-        """Commit messages to the outbox; enforce its bounds. Returns how many were dropped.
-
-        The bounds drop the oldest messages first: beyond ``max_messages``, and any older
-        than ``max_age``. A dropped alert is never silent: the caller counts and reports it.
-        """
+    def enqueue(self, messages: Sequence[OutboxMessage], *, max_messages: int) -> int:
+        """Commit messages to the outbox; enforce its bound. Returns how many were dropped."""
         with self.transaction() as db:
-            db.executemany(
-                "INSERT OR IGNORE INTO outbox(message_id, person_id, topic, payload, created_at) "
-                "SELECT ?1, ?2, ?3, ?4, ?5 WHERE ?2 IS NULL OR EXISTS "
-                "(SELECT 1 FROM people WHERE person_id = ?2)",
-                [(m.message_id, m.person_id, m.topic, m.payload, utc_text(m.created_at))
-                 for m in messages])
-            aged = db.execute("DELETE FROM outbox WHERE created_at < ?",
-                              (utc_text(now - max_age),)).rowcount
-            over = db.execute(
-                "DELETE FROM outbox WHERE id NOT IN "
-                "(SELECT id FROM outbox ORDER BY id DESC LIMIT ?)", (max_messages,)).rowcount
-        return aged + over
+            return self._enqueue(db, messages, max_messages)
+
+    @staticmethod
+    def _enqueue(db: sqlite3.Connection, messages: Sequence[OutboxMessage],
+                 max_messages: int) -> int:
+        """Beyond ``max_messages`` the oldest messages go first; the caller reports how many.
+        Nothing goes by age: a wall clock that jumps forward would otherwise throw away every
+        unsent alert. A message id already queued is not queued twice."""
+        db.executemany(
+            "INSERT OR IGNORE INTO outbox(message_id, person_id, topic, payload, created_at) "
+            "SELECT ?1, ?2, ?3, ?4, ?5 WHERE ?2 IS NULL OR EXISTS "
+            "(SELECT 1 FROM people WHERE person_id = ?2)",
+            [(m.message_id, m.person_id, m.topic, m.payload, utc_text(m.created_at))
+             for m in messages])
+        return db.execute(
+            "DELETE FROM outbox WHERE id NOT IN "
+            "(SELECT id FROM outbox ORDER BY id DESC LIMIT ?)", (max_messages,)).rowcount
 
     def due_messages(self, now: datetime, limit: int = 100,
                      exclude: Sequence[str] = ()) -> list[OutboxMessage]:

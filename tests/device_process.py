@@ -59,7 +59,7 @@ def main() -> int:
                           "Low risk", 1.9, True, ("sad", "negative"), 40)
         now = SystemClock().now()
         messages = alerts_for([grade], settings, key, now)
-        store.enqueue(messages, max_messages=10_000, max_age=timedelta(days=7), now=now)
+        store.enqueue(messages, max_messages=10_000)
         print(messages[0].message_id, flush=True)
         publisher.wake()
         time.sleep(args.interval)

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -23,7 +24,7 @@ from edge.core.errors import ConfigError
 from edge.core.records import RiskGrade
 from edge.demos.broker import Broker, wait_until
 from edge.publish.client import Publisher
-from edge.publish.outbox import queue_alerts
+from edge.publish.outbox import alerts_for, queue_alerts
 from edge.publish.payload import RiskAlert
 from edge.publish.pseudonym import pseudonym
 from edge.secrets import device_key
@@ -37,9 +38,10 @@ ALLOWED_FIELDS = {"kind", "schema_version", "message_id", "device", "site", "per
 START = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
 
 
-def grades(count: int, level: int = 3) -> list[RiskGrade]:
-    return [RiskGrade(PERSON, START + timedelta(hours=i), "graded", level, "Medium risk", 2.4,
-                      True, ("sad", "angry", "negative"), 60) for i in range(count)]
+def grades(count: int, level: int = 3, first_hour: int = 0) -> list[RiskGrade]:
+    return [RiskGrade(PERSON, START + timedelta(hours=first_hour + i), "graded", level,
+                      "Medium risk", 2.4, True, ("sad", "angry", "negative"), 60)
+            for i in range(count)]
 
 
 def assert_private(subscriber: Subscriber) -> None:
@@ -305,7 +307,8 @@ def test_client_certificate_without_key_is_refused(tmp_path: Path) -> None:
 
 def test_payload_schema_admits_nothing_else() -> None:
     grade = grades(1)[0]
-    alert = RiskAlert.from_grade(grade, device="d", site="s", pseudonym="0" * 16)
+    alert = RiskAlert.from_grade(grade, device="d", site="s", pseudonym="0" * 16,
+                                 message_id="f" * 32)
     assert set(json.loads(alert.encode())) == ALLOWED_FIELDS
     for extra in ({"vector": [0.1] * 10}, {"image": "AAAA"}, {"template": [0.0] * 128},
                   {"person_id": PERSON}):
@@ -335,13 +338,42 @@ def test_only_graded_hours_at_the_minimum_level_are_queued(state: Path) -> None:
 
 
 def test_outbox_bounds_drop_oldest_and_say_so(state: Path) -> None:
-    settings = device_settings(1883, state, outbox_max_messages=10, outbox_max_age_hours=1)
+    settings = device_settings(1883, state, outbox_max_messages=10)
     with Store(state) as store:
         assert queue_alerts(store, grades(8), settings, b"k" * 32, START) == (8, 0)
-        assert queue_alerts(store, grades(5), settings, b"k" * 32, START) == (5, 3)
+        assert queue_alerts(store, grades(5, first_hour=8), settings, b"k" * 32,
+                            START) == (5, 3)
         assert sum(store.outbox_counts().values()) == 10
-        later = START + timedelta(hours=2)  # everything before is now too old
-        assert queue_alerts(store, grades(1), settings, b"k" * 32, later) == (1, 10)
+
+
+def test_a_clock_jump_never_drops_an_unsent_alert(state: Path) -> None:
+    """The wall clock jumps a year ahead (NTP after a box booted without an RTC): the
+    alerts waiting in the outbox stay; only the count bound ever drops one."""
+    settings = device_settings(1883, state, outbox_max_messages=50)
+    with Store(state) as store:
+        queue_alerts(store, grades(20), settings, b"k" * 32, START)
+        later = START + timedelta(days=365)
+        assert queue_alerts(store, grades(1, first_hour=9000), settings, b"k" * 32,
+                            later) == (1, 0)
+        assert sum(store.outbox_counts().values()) == 21
+
+
+def test_an_hour_is_alerted_under_one_message_id(state: Path) -> None:
+    """The alert's id comes from the device, the person and the hour: a re-graded hour
+    (after a crash, say) is the same alert, queued once; another hour is another alert."""
+    settings = device_settings(1883, state)
+    with Store(state) as store:
+        (first,) = alerts_for(grades(1), settings, b"k" * 32, START)
+        (again,) = alerts_for(grades(1), settings, b"k" * 32, START + timedelta(hours=5))
+        (other,) = alerts_for(grades(1, first_hour=1), settings, b"k" * 32, START)
+        assert first.message_id == again.message_id != other.message_id
+        (elsewhere,) = alerts_for(grades(1), device_settings(1883, state, client_id="x"),
+                                  b"j" * 32, START)
+        assert elsewhere.message_id != first.message_id  # another device key: unlinkable
+        assert PERSON not in first.message_id
+        for message in (first, again, other):
+            store.enqueue([message], max_messages=100)
+        assert sum(store.outbox_counts().values()) == 2
 
 
 def test_stats_topic(broker: Broker, state: Path) -> None:
@@ -377,7 +409,8 @@ def test_central_alert_view_deduplicates(broker: Broker, state: Path) -> None:
     assert wait_until(lambda: outbox_size(state) == 0, 15)
     topic = "edge/hq/entrance-01/risk/" + "ab" * 8
     resent, last = (RiskAlert.from_grade(g, device="entrance-01", site="hq",
-                                         pseudonym="ab" * 8) for g in grades(2))
+                                         pseudonym="ab" * 8, message_id=uuid.uuid4().hex)
+                    for g in grades(2))
     # the fourth alert twice (a resend after a lost PUBACK), then a fifth: QoS 1 from one
     # client keeps the order, so the copy arrives before the viewer has seen five
     for alert in (resent, resent, last):

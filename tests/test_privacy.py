@@ -28,7 +28,7 @@ def fill(store: Store, person: str) -> None:
                                   30)], keep_hours=168)
     store.save_partials([PartialHour(person, START + timedelta(hours=6), np.ones(10), 3)])
     store.enqueue([OutboxMessage(f"message-of-{person}", person, "edge/x", b"{}", START)],
-                  max_messages=100, max_age=timedelta(days=7), now=START)
+                  max_messages=100)
 
 
 def test_forget_removes_every_row_and_leaves_no_bytes(tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def test_nothing_is_recreated_for_a_forgotten_person(tmp_path: Path) -> None:
                            [RiskGrade("ann", START, "graded", 3, "Medium risk", 2.0, True,
                                       (), 30)], keep_hours=168)
         store.enqueue([OutboxMessage("b" * 32, "ann", "edge/x", b"{}", START)],
-                      max_messages=10, max_age=timedelta(days=7), now=START)
+                      max_messages=10)
         assert store.hours_kept("ann") == 0 and store.grades("ann") == []
         assert store.outbox_counts() == {}
 

@@ -4,7 +4,6 @@ TensorRT and a GPU are (marked `gpu`)."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
@@ -17,7 +16,13 @@ from edge.core.errors import EdgeError, ModelError
 from edge.core.manifest import EngineBuild, Manifest, ModelEntry, load_manifest, save_manifest
 from edge.demos import samples
 from edge.inference import open_model
-from edge.inference.tensorrt_compat import RuntimeInfo, engine_for, incompatibilities, l4t_release
+from edge.inference.tensorrt_compat import (
+    RuntimeInfo,
+    engine_for,
+    incompatibilities,
+    l4t_release,
+    tensorrt_installed,
+)
 from edge.models.build_engine import build_engine_command, profile_shapes
 from edge.models.calibration import CalibrationBatches
 from edge.vision.loader import VisionModels
@@ -131,7 +136,7 @@ def test_l4t_release_is_read(tmp_path: Path) -> None:
     assert l4t_release(tmp_path / "absent") is None
 
 
-@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None,
+@pytest.mark.skipif(tensorrt_installed(),
                     reason="TensorRT is installed: the error path does not apply")
 def test_cli_without_tensorrt(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "build-engine", "--model", "retinaface-mnet025"]) == 2
@@ -157,7 +162,7 @@ def test_doctor_reports_each_engine(cli_env: Path, models_dir: Path, tmp_path: P
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None or shutil.which(
+@pytest.mark.skipif(not tensorrt_installed() or shutil.which(
     "nvidia-smi") is None, reason="needs TensorRT and an NVIDIA GPU (none on this machine)")
 def test_engine_matches_onnxruntime_on_a_gpu(models_dir: Path, tmp_path: Path) -> None:
     from edge.inference import open_engine

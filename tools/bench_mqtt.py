@@ -84,8 +84,7 @@ def main() -> None:
                 for index in range(args.latency_samples):
                     sent = time.perf_counter()
                     (message,) = alerts_for([grade(args.alerts + index)], settings, key, START)
-                    store.enqueue([message], max_messages=100_000, max_age=timedelta(days=7),
-                                  now=START)
+                    store.enqueue([message], max_messages=100_000)
                     publisher.wake()
                     if wait_until(lambda m=message.message_id: m in received, 10, 0.0005):
                         latencies.append((received[message.message_id] - sent) * 1000)

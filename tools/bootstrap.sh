@@ -78,7 +78,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # the type checker's view of TensorRT 10.13 and PyGObject: stubs only, --no-deps, because
-# their declared dependencies are the real libraries (TensorRT's come from NVIDIA's index)
+# their declared dependencies are the real libraries (TensorRT's come from NVIDIA's index),
+# and in their own folder: the TensorRT stubs' bare `tensorrt/` folder would otherwise pass
+# for an installed TensorRT (pyproject's [tool.basedpyright] extraPaths points there)
 STUBS=(tensorrt-stubs==10.13.0.35.1 pygobject-stubs==2.20.0)
 
 # --- 3. Virtual environment --------------------------------------------------------------
@@ -100,7 +102,8 @@ if ! grep -qxF "$want" "$stamp" 2>/dev/null; then
     if ! { "$VENV/bin/python" -m pip install --disable-pip-version-check --upgrade pip \
            && "$VENV/bin/python" -m pip install --disable-pip-version-check -e ".$EXTRAS" \
            && { [ "$WITH_TEST" = 0 ] || "$VENV/bin/python" -m pip install \
-                --disable-pip-version-check --no-deps "${STUBS[@]}"; }; } >"$log" 2>&1; then
+                --disable-pip-version-check --no-deps --upgrade --target "$VENV/typestubs" \
+                "${STUBS[@]}"; }; } >"$log" 2>&1; then
         grep -v "^WARNING: Location" "$log" | tail -n 25 >&2
         say "pip install failed; the full log is $log"
         exit 1

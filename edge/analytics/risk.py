@@ -1,13 +1,21 @@
 """Risk analytics: vectors in, closed hours graded and stored, grades out.
 
 ``RiskAnalytics`` owns the hourly aggregator and talks to the store; the clock is passed
-in. Partial hours are saved by ``flush()`` (on shutdown) and taken back when it starts
-again. (Named ``risk`` rather than ``engine``: the inference ``Engine`` is another thing.)
+in. (Named ``risk`` rather than ``engine``: the inference ``Engine`` is another thing.)
+
+- A closed hour, its grade and its alerts (built by the ``alerts_for`` function the caller
+  passes, so that analytics needs nothing of the publishing layer) are committed in one
+  transaction: a full disk loses all three or none, never a grade without its alert.
+- An hour is closed, graded and alerted once. An hour already stored (a restart that
+  restored a stale open hour, a clock set back) is never graded again nor overwritten.
+- Open hours are saved by ``flush()``, which the service calls every
+  ``storage.partials_every_s`` and at a clean stop, so a crash loses at most that much of
+  each person's open hour; a restart continues them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,19 +24,27 @@ import numpy as np
 from edge.analytics.aggregate import HourlyAggregator
 from edge.analytics.grading import GradingPolicy, grade_hour
 from edge.core.clock import Clock, hour_start
-from edge.core.records import HourlyVector, RiskGrade
+from edge.core.logs import get_logger
+from edge.core.records import HourlyVector, OutboxMessage, RiskGrade
 from edge.settings import AnalyticsSettings
 from edge.store import Store
 
 HOURS_PER_WEEK = 168
+AlertsFor = Callable[[Sequence[RiskGrade]], list[OutboxMessage]]
+log = get_logger(__name__)
 SIGMA_WINDOW = timedelta(days=7)
 
 
 class RiskAnalytics:
     def __init__(self, store: Store, settings: AnalyticsSettings, zone: ZoneInfo,
-                 clock: Clock) -> None:
+                 clock: Clock, *, alerts_for: AlertsFor | None = None,
+                 max_outbox: int = 10_000) -> None:
         self.store = store
         self.clock = clock
+        self.alerts_for = alerts_for
+        self.max_outbox = max_outbox
+        self.alerts_queued = 0    # since start: alerts committed to the outbox
+        self.alerts_dropped = 0   # since start: alerts the outbox bound pushed out
         self.policy = GradingPolicy.from_settings(settings)
         self.keep_hours = settings.ring_weeks * HOURS_PER_WEEK
         self.aggregator = HourlyAggregator(zone, settings.min_faces_per_hour)
@@ -60,11 +76,23 @@ class RiskAnalytics:
         self.store.save_partials(self.aggregator.partials())
 
     def _grade_and_store(self, closed: list[HourlyVector]) -> list[RiskGrade]:
+        stored = [self.store.has_hour(h.person_id, h.hour_start) for h in closed]
+        if any(stored):
+            log.warning("hour_already_closed", hours=sum(stored),
+                        action="the stored hour stays; it is not graded or alerted again")
+            closed = [h for h, known in zip(closed, stored) if not known]
         self.last_closed = closed
         if not closed:
             return []
         grades = [self.grade(hour) for hour in sorted(closed, key=lambda h: h.hour_start)]
-        self.store.record_hours(closed, grades, keep_hours=self.keep_hours)
+        messages = self.alerts_for(grades) if self.alerts_for is not None else []
+        dropped = self.store.record_hours(closed, grades, keep_hours=self.keep_hours,
+                                          messages=messages, max_messages=self.max_outbox)
+        self.alerts_queued += len(messages)
+        self.alerts_dropped += dropped
+        if dropped:
+            log.warning("alerts_dropped", dropped=dropped,
+                        reason="outbox bound reached (mqtt.outbox_max_messages)")
         return grades
 
     def grade(self, hour: HourlyVector) -> RiskGrade:

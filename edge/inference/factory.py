@@ -14,6 +14,7 @@ from edge.inference.tensorrt_compat import (
     engine_for,
     incompatibilities,
     runtime_info,
+    tensorrt_installed,
 )
 
 
@@ -21,7 +22,7 @@ def available_backends() -> dict[str, bool]:
     """Which back ends can be imported on this machine."""
     return {
         "onnxruntime": importlib.util.find_spec("onnxruntime") is not None,
-        "tensorrt": importlib.util.find_spec("tensorrt") is not None,
+        "tensorrt": tensorrt_installed(),
     }
 
 

@@ -50,9 +50,16 @@ def gpu_facts() -> tuple[str | None, str | None]:
     return (name.strip() or None), (capability.strip() or None)
 
 
+def tensorrt_installed() -> bool:
+    """TensorRT's Python module is really there: a bare ``tensorrt/`` folder (a namespace
+    package, as stub packages leave behind) does not count."""
+    spec = importlib.util.find_spec("tensorrt")
+    return spec is not None and spec.origin is not None
+
+
 def runtime_info() -> RuntimeInfo:
     version = None
-    if importlib.util.find_spec("tensorrt") is not None:
+    if tensorrt_installed():
         try:
             import tensorrt
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from edge.core.logs import get_logger
 from edge.core.records import OutboxMessage, RiskGrade
 from edge.publish.payload import RiskAlert
-from edge.publish.pseudonym import pseudonym, rotation_period
+from edge.publish.pseudonym import alert_id, pseudonym, rotation_period
 from edge.publish.topics import Topics
 from edge.settings import Settings
 from edge.store import Store
@@ -29,8 +29,9 @@ def alerts_for(grades: Sequence[RiskGrade], settings: Settings, key: bytes,
             continue
         alias = pseudonym(grade.person_id, key,
                           rotation_period(grade.hour_start, settings.mqtt.pseudonym_rotation))
-        alert = RiskAlert.from_grade(grade, device=settings.device.id, site=settings.device.site,
-                                     pseudonym=alias)
+        alert = RiskAlert.from_grade(
+            grade, device=settings.device.id, site=settings.device.site, pseudonym=alias,
+            message_id=alert_id(key, settings.device.id, grade.person_id, grade.hour_start))
         messages.append(OutboxMessage(alert.message_id, grade.person_id, topics.risk(alias),
                                       alert.encode(), now))
     return messages
@@ -42,10 +43,8 @@ def queue_alerts(store: Store, grades: Sequence[RiskGrade], settings: Settings, 
     messages = alerts_for(grades, settings, key, now)
     if not messages:
         return 0, 0
-    dropped = store.enqueue(messages, max_messages=settings.mqtt.outbox_max_messages,
-                            max_age=timedelta(hours=settings.mqtt.outbox_max_age_hours),
-                            now=now)
+    dropped = store.enqueue(messages, max_messages=settings.mqtt.outbox_max_messages)
     if dropped:
         get_logger(__name__).warning("alerts_dropped", dropped=dropped,
-                                     reason="outbox bound reached (count or age)")
+                                     reason="outbox bound reached (mqtt.outbox_max_messages)")
     return len(messages), dropped

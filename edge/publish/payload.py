@@ -10,7 +10,6 @@ reconnect or a restart when its acknowledgement was lost), never zero times.
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Literal
 
@@ -43,9 +42,9 @@ class RiskAlert(Payload):
     anomaly: bool
 
     @classmethod
-    def from_grade(cls, grade: RiskGrade, *, device: str, site: str,
-                   pseudonym: str) -> RiskAlert:
-        return cls(message_id=uuid.uuid4().hex, device=device, site=site, person=pseudonym,
+    def from_grade(cls, grade: RiskGrade, *, device: str, site: str, pseudonym: str,
+                   message_id: str) -> RiskAlert:
+        return cls(message_id=message_id, device=device, site=site, person=pseudonym,
                    hour_start=utc_text(grade.hour_start),
                    hour_end=utc_text(grade.hour_start + timedelta(hours=1)),
                    level=grade.level, label=grade.label, anomaly=grade.anomaly)

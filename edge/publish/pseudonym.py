@@ -32,3 +32,11 @@ def rotation_period(moment: datetime, rotation: str) -> str:
 def pseudonym(person_id: str, key: bytes, period: str = "") -> str:
     message = f"{period}|{person_id}" if period else person_id
     return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX]
+
+
+def alert_id(key: bytes, device: str, person_id: str, hour_start: datetime) -> str:
+    """The message id of the alert about one person's hour on one device: the same every time
+    that hour is alerted, so a resend (or a re-grade after a crash) is recognisably the same
+    alert. Keyed like the pseudonym: a staff number cannot be guessed from it."""
+    message = f"alert|{device}|{person_id}|{hour_start.astimezone(timezone.utc).isoformat()}"
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()[:32]

@@ -29,7 +29,7 @@ from edge.core.clock import Clock, SimulatedClock, SystemClock
 from edge.core.logs import get_logger
 from edge.core.records import RiskGrade
 from edge.publish.client import Publisher
-from edge.publish.outbox import queue_alerts
+from edge.publish.outbox import alerts_for
 from edge.sdnotify import Notifier
 from edge.secrets import device_key
 from edge.service.lawful import check_lawful_use
@@ -91,8 +91,11 @@ class Service:
                         if settings.identity.worker_process else None))
             self._parts.callback(self.pipeline.close)
             self.key = device_key(self.state_dir)
-            self.analytics = RiskAnalytics(self.store, settings.analytics,
-                                           ZoneInfo(settings.device.timezone), self.clock)
+            self.analytics = RiskAnalytics(
+                self.store, settings.analytics, ZoneInfo(settings.device.timezone), self.clock,
+                alerts_for=lambda grades: alerts_for(grades, settings, self.key,
+                                                     self.clock.now()),
+                max_outbox=settings.mqtt.outbox_max_messages)
             self._parts.callback(self.analytics.flush)  # open hours saved for the restart
             self.publisher = Publisher(settings, self.state_dir, clock=self.clock)
             self._parts.callback(self.publisher.stop)
@@ -142,6 +145,7 @@ class Service:
     def _loop(self) -> None:
         ready = False
         last_status = last_watchdog = last_metrics = 0.0
+        last_partials = time.monotonic()
         while not self._stop.is_set():
             try:
                 frame = self._frames.get(timeout=1.0)
@@ -163,6 +167,9 @@ class Service:
                 self._refresh_people()
                 self._report_status("running")
                 last_status = now
+            if now - last_partials >= self.settings.storage.partials_every_s:
+                self.analytics.flush()  # a crash loses at most this much of an open hour
+                last_partials = now
             if now - last_metrics >= 5.0:
                 self.publisher.update_metrics(**self.stats.metrics(self.source.reconnects))
                 last_metrics = now
@@ -182,7 +189,7 @@ class Service:
                                          if f.person_id is not None and f.vector is not None)
                   + self.analytics.tick())
         if grades:
-            self._queue_alerts(grades)
+            self._took_grades(grades)
         analytics_ms = (time.perf_counter() - started) * 1000
         self.stats.count_frame(result, self.analytics.hour_of(at), analytics_ms)
         return grades
@@ -197,12 +204,15 @@ class Service:
         if moment > self.clock.now():
             self.clock.set(moment)
 
-    def _queue_alerts(self, grades: list[RiskGrade]) -> None:
-        queued, dropped = queue_alerts(self.store, grades, self.settings, self.key,
-                                       self.clock.now())
+    def _took_grades(self, grades: list[RiskGrade]) -> None:
+        """The analytics committed these grades and their alerts together; report them."""
+        queued = self.analytics.alerts_queued - self.stats.alerts_queued
+        dropped = self.analytics.alerts_dropped - self.stats.alerts_dropped
         self.stats.grades += len(grades)
         self.stats.alerts_queued += queued
-        self.publisher.note_dropped(dropped)
+        self.stats.alerts_dropped += dropped
+        if dropped:
+            self.publisher.note_dropped(dropped)
         if queued:
             self.publisher.wake()
         if self.on_grades is not None:

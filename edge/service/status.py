@@ -38,6 +38,7 @@ class LoopStats:
     unknown_faces: int = 0
     grades: int = 0
     alerts_queued: int = 0
+    alerts_dropped: int = 0
     fps: float = 0.0
     latency_ms: dict[str, deque[float]] = field(
         default_factory=lambda: {s: deque(maxlen=2000) for s in STAGES})
@@ -83,7 +84,7 @@ class LoopStats:
             "people_seen_this_hour": len(self.people_this_hour),
             "faces_analysed": self.faces_analysed, "unknown_face_frames": self.unknown_faces,
             "descriptors_computed": self.descriptors, "grades": self.grades,
-            "alerts_queued": self.alerts_queued,
+            "alerts_queued": self.alerts_queued, "alerts_dropped": self.alerts_dropped,
             "latency_ms_p50": {s: _round(self.percentile(s, 50)) for s in STAGES},
             "latency_ms_p99": {s: _round(self.percentile(s, 99)) for s in STAGES},
             "uptime_s": round(time.monotonic() - self.started, 1),
