@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from edge import __version__
 from edge.core.errors import EdgeError, ImageError
 from edge.core.logs import configure_logging, get_logger
+from edge.core.text import printable
 from edge.settings import Settings, default_config_path, load_settings
 
 if TYPE_CHECKING:
@@ -40,14 +41,34 @@ def _open_store(settings: Settings) -> Store:
     return Store(settings.storage.state_dir)
 
 
+def _existing_store(settings: Settings) -> Store | None:
+    """The state store if one was ever created: a read-only command never creates one (run
+    from the wrong place, it would otherwise report an empty device as the truth)."""
+    from edge.store import Store
+
+    return Store(settings.storage.state_dir) if Store.exists(settings.storage.state_dir) \
+        else None
+
+
+def _no_store(settings: Settings) -> str:
+    return (f"no state store in {printable(settings.storage.state_dir)} yet (`edge enroll` or "
+            "`edge run` creates it; check storage.state_dir)")
+
+
 def _still_image_pipeline(settings: Settings) -> FramePipeline:
     """The frame pipeline without tracks: every face of every image identified."""
+    import numpy as np
+
     from edge.vision.identity import Gallery
     from edge.vision.loader import VisionModels
     from edge.vision.pipeline import FramePipeline
 
-    with _open_store(settings) as store:
-        person_ids, templates = store.templates()
+    person_ids: list[str] = []
+    templates = np.zeros((0, 128), np.float32)
+    store = _existing_store(settings)
+    if store is not None:
+        with store:
+            person_ids, templates = store.templates()
     return FramePipeline(VisionModels.load(settings),
                          Gallery(person_ids, templates, settings.identity.threshold))
 
@@ -146,11 +167,12 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     from edge.vision.images import read_image
     from edge.vision.loader import VisionModels
 
-    if not re.match(PERSON_ID_PATTERN, args.person):
-        raise EdgeError(f"--person {args.person!r}: use 1-64 letters, digits, '.', '_' or '-' "
-                        "(a staff number, not a name)")
-    if not args.consent.strip():
-        raise EdgeError("--consent: give the reference of the signed consent record")
+    if not re.fullmatch(PERSON_ID_PATTERN, args.person):
+        raise EdgeError(f"--person {printable(args.person)!r}: use 1-64 letters, digits, '.', "
+                        "'_' or '-' (a staff number, not a name)")
+    if not args.consent.strip() or not args.consent.isprintable():
+        raise EdgeError("--consent: give the reference of the signed consent record "
+                        "(printable text, no control characters)")
     settings = _settings(args)
     models = VisionModels.load(settings)
     descriptors = []
@@ -168,9 +190,14 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    with _open_store(_settings(args)) as store:
+    settings = _settings(args)
+    store = _existing_store(settings)
+    if store is None:
+        raise EdgeError(f"{printable(args.person)!r} is not enrolled on this device: "
+                        + _no_store(settings))
+    with store:
         if args.person not in {p.person_id for p in store.people()}:
-            raise EdgeError(f"{args.person!r} is not enrolled on this device",
+            raise EdgeError(f"{printable(args.person)!r} is not enrolled on this device",
                             "`edge people` lists who is")
         removed = store.forget(args.person)
     print(f"forgot {args.person}: " + ", ".join(f"{count} {table.replace('_', ' ')}"
@@ -181,10 +208,15 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    with _open_store(_settings(args)) as store:
+    settings = _settings(args)
+    store = _existing_store(settings)
+    if store is None:
+        raise EdgeError(f"{printable(args.person)!r} is not enrolled on this device: "
+                        + _no_store(settings))
+    with store:
         record = store.export(args.person, with_templates=args.with_templates)
     if record is None:
-        raise EdgeError(f"{args.person!r} is not enrolled on this device")
+        raise EdgeError(f"{printable(args.person)!r} is not enrolled on this device")
     text = json.dumps(record, indent=2)
     if args.output in (None, "-"):
         print(text)
@@ -199,15 +231,20 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_people(args: argparse.Namespace) -> int:
-    with _open_store(_settings(args)) as store:
+    settings = _settings(args)
+    store = _existing_store(settings)
+    if store is None:
+        print(f"nobody is enrolled: {_no_store(settings)}")
+        return 0
+    with store:
         people = store.people()
     if not people:
         print("nobody is enrolled (use `edge enroll`)")
         return 0
     print(f"{'person':20} {'templates':>9}  {'consent ref':24} {'consent date':12} enrolled")
     for p in people:
-        print(f"{p.person_id:20} {p.templates:>9}  {p.consent_ref:24} {p.consent_date:12} "
-              f"{p.enrolled_at}")
+        print(f"{printable(p.person_id):20} {p.templates:>9}  {printable(p.consent_ref):24} "
+              f"{printable(p.consent_date):12} {printable(p.enrolled_at)}")
     return 0
 
 
@@ -282,13 +319,19 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
-    with _open_store(_settings(args)) as store:
+    settings = _settings(args)
+    store = _existing_store(settings)
+    if store is None:
+        print(f"0 queued: {_no_store(settings)}")
+        return 0
+    with store:
         counts = store.outbox_counts()
         messages = store.outbox_messages()
     print(f"{sum(counts.values())} queued: " + (", ".join(f"{n} {s}" for s, n in counts.items())
                                                  or "nothing to send"))
     for message_id, state, attempts, error in messages:
-        print(f"  {message_id} {state:8} attempts={attempts} {error or ''}")
+        print(f"  {printable(message_id)} {state:8} attempts={attempts} "
+              f"{printable(error or '')}")
     return 0
 
 
@@ -311,7 +354,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     width = max(len(k) for k in status)
     for key, value in status.items():
-        print(f"{key:{width}}  {value}")
+        print(f"{printable(key):{width}}  {printable(value)}")
     return 0
 
 
@@ -326,13 +369,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # --- parser ----------------------------------------------------------------------------------
+def _global_options(*, defaults: bool,
+                    options: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """--config and --log-level. On a subcommand they have no default of their own
+    (SUPPRESS), so `edge --config X people` and `edge people --config X` mean the same."""
+    options = options or argparse.ArgumentParser(add_help=False)
+    options.add_argument("-c", "--config",
+                         default=None if defaults else argparse.SUPPRESS,
+                         help="settings file (TOML); default: $EDGE_CONFIG, "
+                         "/etc/edge/edge.toml or ./config/edge.toml")
+    options.add_argument("--log-level", default="WARNING" if defaults else argparse.SUPPRESS,
+                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edge", description=(__doc__ or "").splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="edge", description="The edge emotion-risk appliance's command line.",
+        parents=[_global_options(defaults=True)])
     parser.add_argument("--version", action="version", version=f"edge {__version__}")
-    parser.add_argument("-c", "--config", help="settings file (TOML); default: $EDGE_CONFIG, "
-                        "/etc/edge/edge.toml or ./config/edge.toml")
-    parser.add_argument("--log-level", default="WARNING",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     config = sub.add_parser("config", help="check settings").add_subparsers(
@@ -440,6 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="only the vision pipeline on the bundled photos (seconds)")
     demo.add_argument("--seconds", type=float, default=60.0, help="clip length")
     demo.set_defaults(func=cmd_demo)
+    for action in (sub, config, models):  # every subcommand, before or after its name
+        for subcommand in action.choices.values():
+            _global_options(defaults=False, options=subcommand)
     return parser
 
 

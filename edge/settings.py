@@ -37,7 +37,11 @@ else:  # pragma: no cover - JetPack 6 ships Python 3.10
 ENV_PREFIX = "EDGE_"
 ENV_DELIMITER = "__"
 CONFIG_ENV = "EDGE_CONFIG"
-DEFAULT_CONFIG_PATHS = (Path("/etc/edge/edge.toml"), Path("config/edge.toml"))
+# The folder holding edge/, engines/ and config/: a checkout, or /opt/edge on an installed
+# box. Defaults are found through it, so a command works from any folder.
+APP_ROOT = Path(__file__).resolve().parents[1]
+INSTALLED_STATE_DIR = Path("/var/lib/edge")  # tools/install.sh makes it
+DEFAULT_CONFIG_PATHS = (Path("/etc/edge/edge.toml"), APP_ROOT / "config" / "edge.toml")
 
 
 class Section(BaseModel):
@@ -82,7 +86,7 @@ class CameraSettings(Section):
 
 
 class ModelsSettings(Section):
-    dir: Path = Field(default=Path("engines"),
+    dir: Path = Field(default=APP_ROOT / "engines",
                       description="folder holding manifest.json and models")
     backend: Literal["onnxruntime", "tensorrt"] = "onnxruntime"
     fallback_to_onnxruntime: bool = Field(
@@ -90,7 +94,7 @@ class ModelsSettings(Section):
         "missing or was built for another TensorRT/GPU (logged); false: refuse to start")
     device: Literal["auto", "cpu", "cuda"] = Field(
         default="auto",
-            description="auto: CUDA when onnxruntime-gpu and a GPU are present, else CPU")
+        description="auto: CUDA when onnxruntime-gpu and a GPU are present, else CPU")
     threads: int = Field(default=0,
                          ge=0, le=256, description="intra-op threads, 0 = library default")
     detector: str = "retinaface-mnet025"
@@ -99,6 +103,12 @@ class ModelsSettings(Section):
         default="68", description="dlib landmark model; '5' avoids the 68-point model's "
         "non-commercial iBUG 300-W training data")
     descriptor: str = "dlib-resnet-v1"
+
+
+    @field_validator("dir")
+    @classmethod
+    def _absolute_dir(cls, value: Path) -> Path:
+        return from_app_root(value)
 
 
 class DetectionSettings(Section):
@@ -183,8 +193,20 @@ class MqttSettings(Section):
     @field_validator("ca_file", "cert_file", "key_file")
     @classmethod
     def _readable(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"file {str(value)!r} not found")
+        if value is None:
+            return None
+        value = from_app_root(value)
+        try:
+            with value.open("rb"):
+                pass
+        except FileNotFoundError:
+            raise ValueError(f"file {str(value)!r} not found") from None
+        except PermissionError:
+            raise ValueError(f"file {str(value)!r} cannot be read by this user (permission "
+                             "denied): the service user needs read access to it and to "
+                             "its folders, e.g. mode 0640 root:edge in a 0750 folder") from None
+        except IsADirectoryError:
+            raise ValueError(f"{str(value)!r} is a folder, not a file") from None
         return value
 
     @model_validator(mode="after")
@@ -196,13 +218,36 @@ class MqttSettings(Section):
         return self
 
 
+def from_app_root(path: Path) -> Path:
+    """A relative path in the settings means one in the application folder (the checkout,
+    or /opt/edge), never one in whatever folder a command happens to run from."""
+    return path if path.is_absolute() else APP_ROOT / path
+
+
 def _default_state_dir() -> Path:
-    # systemd's StateDirectory= exports STATE_DIRECTORY; elsewhere keep state beside us.
-    return Path(os.environ.get("STATE_DIRECTORY", "state"))
+    """systemd's StateDirectory= exports STATE_DIRECTORY; on an installed box outside the
+    unit (the technician's `edge status`) the installer's /var/lib/edge; else beside us."""
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"])
+    if INSTALLED_STATE_DIR.is_dir():
+        return INSTALLED_STATE_DIR
+    return APP_ROOT / "state"
 
 
 class StorageSettings(Section):
     state_dir: Path = Field(default_factory=_default_state_dir)
+
+    @field_validator("state_dir", mode="before")
+    @classmethod
+    def _named(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():  # "" would mean the working folder
+            raise ValueError("must name a folder (default: /var/lib/edge when installed)")
+        return value
+
+    @field_validator("state_dir")
+    @classmethod
+    def _absolute_state_dir(cls, value: Path) -> Path:
+        return from_app_root(value)
     partials_every_s: float = Field(
         default=60.0, ge=1.0, le=3600.0, description="save every person's open hour this "
         "often, so a crash or a power cut loses at most this much of it")
@@ -246,10 +291,19 @@ class Settings(BaseSettings):
 
 
 def default_config_path() -> Path | None:
-    """$EDGE_CONFIG, else the first of /etc/edge/edge.toml and ./config/edge.toml."""
+    """$EDGE_CONFIG, else the first of /etc/edge/edge.toml and the application's own
+    config/edge.toml. A file this user may not even look at counts as there, so that
+    reading it gives the clear permission error instead of silently using defaults."""
     if os.environ.get(CONFIG_ENV):
         return Path(os.environ[CONFIG_ENV])
-    return next((p for p in DEFAULT_CONFIG_PATHS if p.is_file()), None)
+    return next((p for p in DEFAULT_CONFIG_PATHS if _present(p)), None)
+
+
+def _present(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except PermissionError:  # a folder the user cannot search (e.g. /etc/edge, 0750)
+        return True
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -261,6 +315,12 @@ def read_toml(path: Path) -> dict[str, Any]:
                           "pass an existing file, or copy config/edge.toml") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a folder, not a TOML file") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: cannot be read by this user (permission denied)",
+                          "run as the service user or root, or make it readable: "
+                          "tools/install.sh installs it 0640 root:edge") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 

@@ -8,6 +8,7 @@ so the directory is 0700 and the database files 0600. The schema is versioned wi
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,7 +25,9 @@ from edge.core.logs import get_logger
 from edge.core.records import HourlyVector, OutboxMessage, PartialHour, RiskGrade
 
 DB_NAME = "edge.sqlite3"
-PERSON_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+# matched whole (re.fullmatch): with "^...$" and re.match, "E-100\n" passed as a twin of
+# "E-100" that `edge forget E-100` would leave behind
+PERSON_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: enrolled people and their face templates
@@ -112,6 +115,11 @@ def _now() -> str:
 
 
 class Store:
+    @staticmethod
+    def exists(state_dir: Path) -> bool:
+        """A store was created there (read-only commands must not create one)."""
+        return (Path(state_dir) / DB_NAME).is_file()
+
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = Path(state_dir)
         self.path = self.state_dir / DB_NAME
@@ -221,6 +229,9 @@ class Store:
     def enroll(self, person_id: str, consent_ref: str, consent_date: date,
                descriptors: Sequence[np.ndarray]) -> int:
         """Add a person (or more templates to one); returns the person's template count."""
+        if not re.fullmatch(PERSON_ID_PATTERN, person_id):
+            raise EdgeError(f"{person_id!r}: a person id is 1-64 letters, digits, '.', '_' "
+                            "or '-'")
         now = _now()
         with self.transaction() as db:
             db.execute(

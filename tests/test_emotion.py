@@ -11,7 +11,7 @@ from onnx import helper, numpy_helper
 
 from edge.core.emotions import BASIC_EMOTIONS, COMPONENTS
 from edge.core.errors import ModelError
-from edge.core.manifest import load_manifest
+from edge.core.manifest import load_manifest, sha256_file
 from edge.demos import samples
 from edge.inference import open_engine
 from edge.vision.emotion import ExpressionClassifier, emotion_vectors
@@ -62,7 +62,7 @@ def test_label_order_is_mapped_by_name(models_dir: Path, tmp_path: Path,
     permutation = [6, 3, 0, 5, 1, 4, 2]
     path = _wrapped_model(models_dir, tmp_path, permutation, as_logits)
     other = entry.model_copy(update={
-        "file": path.name, "outputs": ["permuted"],
+        "file": path.name, "sha256": sha256_file(path), "outputs": ["permuted"],
         "labels": [entry.labels[i] for i in permutation]})
     classifier = ExpressionClassifier(open_engine(tmp_path, other), other)
     image = samples.group_scene()

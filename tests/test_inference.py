@@ -7,7 +7,7 @@ import onnxruntime as ort
 import pytest
 
 from edge.core.errors import ModelError
-from edge.core.manifest import load_manifest
+from edge.core.manifest import load_manifest, sha256_file
 from edge.inference import open_engine
 from edge.inference.onnxruntime_backend import providers_for
 
@@ -51,7 +51,7 @@ def test_backend_choice_errors(models_dir: Path) -> None:
         open_engine(models_dir, manifest.models["dlib-resnet-v1"])
     with pytest.raises(ModelError, match="is not a TensorRT engine"):
         open_engine(models_dir, manifest.models["fer-mini-xception"], backend="tensorrt")
-    with pytest.raises(ModelError, match="model file missing"):
+    with pytest.raises(ModelError, match="fer_mini_xception.onnx is missing"):
         open_engine(models_dir / "absent", manifest.models["fer-mini-xception"])
 
 
@@ -67,9 +67,14 @@ def test_cuda_is_used_only_when_present() -> None:
 
 def test_a_file_that_is_not_onnx_is_refused(models_dir: Path, tmp_path: Path) -> None:
     entry = load_manifest(models_dir).models["fer-mini-xception"]
-    (tmp_path / entry.file).write_bytes(b"\x00garbage")
-    with pytest.raises(ModelError, match="ONNX Runtime cannot load it"):
+    garbage = tmp_path / entry.file
+    garbage.write_bytes(b"\x00garbage")
+    with pytest.raises(ModelError, match="damaged or replaced"):  # the manifest's sha256
         open_engine(tmp_path, entry)
+    # a manifest that vouches for the garbage: ONNX Runtime's own refusal, still one line
+    vouched = entry.model_copy(update={"sha256": sha256_file(garbage)})
+    with pytest.raises(ModelError, match="ONNX Runtime cannot load it"):
+        open_engine(tmp_path, vouched)
 
 
 def test_run_batched_splits_where_the_engine_caps_the_batch(models_dir: Path,

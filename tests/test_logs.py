@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -51,3 +54,34 @@ def test_cli_log_lines_name_the_configured_device(cli_env, monkeypatch: pytest.M
     assert {line["event"] for line in lines} >= {"models_loaded", "enrolled"}
     assert all(line["device_id"] == "lobby-2" for line in lines)
     assert not any("E-9" in json.dumps(line) for line in lines)  # no person ids in logs
+
+
+JOURNAL_CHILD = """
+import os, sys
+info = os.fstat(sys.stderr.fileno())
+if sys.argv[1] == "journal":
+    os.environ["JOURNAL_STREAM"] = f"{info.st_dev}:{info.st_ino}"
+elif sys.argv[1] == "elsewhere":  # set for another stream: a redirected stderr
+    os.environ["JOURNAL_STREAM"] = f"{info.st_dev}:{info.st_ino + 1}"
+from edge.core.logs import configure_logging, get_logger
+configure_logging("box-9", "DEBUG")
+log = get_logger("t")
+log.debug("d"); log.info("i"); log.warning("w"); log.error("e"); log.critical("c")
+"""
+
+
+@pytest.mark.parametrize("where", ["journal", "elsewhere", "unset"])
+def test_journald_gets_each_lines_priority(where: str) -> None:
+    """Under journald (JOURNAL_STREAM names our stderr) each line starts with its syslog
+    priority, so `journalctl -p err` finds the errors; anywhere else lines stay plain JSON."""
+    result = subprocess.run([sys.executable, "-c", JOURNAL_CHILD, where], text=True,
+                            capture_output=True, timeout=60,
+                            env={k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"})
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 5, result.stderr
+    if where == "journal":
+        assert [line[:3] for line in lines] == ["<7>", "<6>", "<4>", "<3>", "<2>"]
+        assert json.loads(lines[3][3:])["event"] == "e"
+    else:
+        assert [json.loads(line)["level"] for line in lines] == [
+            "debug", "info", "warning", "error", "critical"]

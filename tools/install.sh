@@ -87,7 +87,10 @@ if [ ! -f "$ETC/edge.toml" ]; then
     own root:"$USER_NAME" "$ETC/edge.toml"
     say "wrote $ETC/edge.toml (edit it: broker, camera, purpose)"
 fi
-install -d -m 0700 "$ETC/credentials" "$ETC/tls"
+install -d -m 0700 "$ETC/credentials"
+# the service user reads its TLS files (0640 root:edge) through this folder: 0750 root:edge
+install -d -m 0750 "$ETC/tls"
+own root:"$USER_NAME" "$ETC/tls"
 for secret in mqtt-password pseudonym-key; do
     if [ ! -f "$ETC/credentials/$secret" ]; then
         ( umask 077; : >"$ETC/credentials/$secret" )

@@ -24,6 +24,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
 from edge.core.errors import EdgeError
+from edge.core.text import printable
 from edge.publish.payload import RiskAlert
 from edge.publish.tls import use_tls
 from edge.publish.topics import Topics
@@ -43,24 +44,26 @@ class AlertView:
     def handle(self, topic: str, payload: bytes) -> None:
         if topic.endswith("/status"):
             device = "/".join(topic.split("/")[-3:-1])
-            print(f"{_now():20} {device}: {payload.decode(errors='replace')}", file=self.out,
-                  flush=True)
+            print(f"{_now():20} {printable(device)}: {printable(payload.decode(errors='replace'))}",
+                  file=self.out, flush=True)
             return
         try:
             alert = RiskAlert.model_validate_json(payload)
         except (ValidationError, json.JSONDecodeError):
             self.malformed += 1
-            print(f"{_now():20} ignored a malformed message on {topic}", file=self.out,
-                  flush=True)
+            print(f"{_now():20} ignored a malformed message on {printable(topic)}",
+                  file=self.out, flush=True)
             return
         if alert.message_id in self.seen:
             self.duplicates += 1
             return
         self.seen.add(alert.message_id)
         self.alerts.append(alert)
-        print(f"{_now():20} {alert.site:10} {alert.device:14} {alert.person:16} "
-              f"{alert.hour_start[:16]:17} {alert.level:>5}  {alert.label}", file=self.out,
-              flush=True)
+        # every field is printed as visible text: a payload's escape sequences could clear
+        # the screen and print a fake "All clear"
+        print(f"{_now():20} {printable(alert.site):10} {printable(alert.device):14} "
+              f"{alert.person:16} {printable(alert.hour_start[:16]):17} {alert.level:>5}  "
+              f"{printable(alert.label)}", file=self.out, flush=True)
 
 
 def _now() -> str:

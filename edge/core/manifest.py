@@ -130,14 +130,31 @@ def model_path(models_dir: Path, model: ModelEntry) -> Path:
     return models_dir / model.file
 
 
+def file_problem(models_dir: Path, model: ModelEntry) -> str | None:
+    """What is wrong with the model's file against its manifest entry, or None."""
+    path = model_path(models_dir, model)
+    try:
+        actual = sha256_file(path)
+    except FileNotFoundError:
+        return f"{model.name}: {path} is missing"
+    except OSError as exc:
+        return f"{model.name}: {path} cannot be read ({exc.strerror or exc})"
+    if actual != model.sha256:
+        return (f"{model.name}: {path} sha256 is {actual[:12]}..., the manifest says "
+                f"{model.sha256[:12]}... (damaged or replaced)")
+    return None
+
+
+def verified_model_path(models_dir: Path, model: ModelEntry) -> Path:
+    """The model's file, checked against the manifest's sha256 before anything loads it: a
+    damaged file gives this one error, not a crash somewhere inside dlib or a runtime."""
+    problem = file_problem(models_dir, model)
+    if problem is not None:
+        raise ModelError(problem, "run `edge models prepare --force` to rebuild the models")
+    return model_path(models_dir, model)
+
+
 def verify_files(models_dir: Path, manifest: Manifest) -> list[str]:
     """Problems found when re-checking every file against its manifest entry (empty: all ok)."""
-    problems = []
-    for name, model in sorted(manifest.models.items()):
-        path = model_path(models_dir, model)
-        if not path.is_file():
-            problems.append(f"{name}: {path} is missing")
-        elif (actual := sha256_file(path)) != model.sha256:
-            problems.append(f"{name}: {path} sha256 is {actual[:12]}..., the manifest says "
-                            f"{model.sha256[:12]}...")
-    return problems
+    return [problem for _name, model in sorted(manifest.models.items())
+            if (problem := file_problem(models_dir, model)) is not None]

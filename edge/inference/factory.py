@@ -7,7 +7,7 @@ from pathlib import Path
 
 from edge.core.errors import ModelError
 from edge.core.logs import get_logger
-from edge.core.manifest import Manifest, ModelEntry, entry, model_path
+from edge.core.manifest import Manifest, ModelEntry, entry, verified_model_path
 from edge.inference.base import Engine
 from edge.inference.tensorrt_compat import (
     RuntimeInfo,
@@ -28,9 +28,7 @@ def available_backends() -> dict[str, bool]:
 
 def open_engine(models_dir: Path, model: ModelEntry, *, backend: str = "onnxruntime",
                 device: str = "auto", threads: int = 0) -> Engine:
-    path = model_path(models_dir, model)
-    if not path.is_file():
-        raise ModelError(f"{path}: model file missing", "run `edge models prepare`")
+    path = verified_model_path(models_dir, model)
     if backend == "onnxruntime":
         if model.format != "onnx":
             raise ModelError(f"{model.name}: is a {model.format} file; the onnxruntime back end "

@@ -65,7 +65,11 @@ class FaceAligner:
         if not shape_predictor.is_file():
             raise ModelError(f"{shape_predictor}: landmark model missing",
                              "run `edge models prepare`")
-        self.predictor = dlib.shape_predictor(str(shape_predictor))
+        try:
+            self.predictor = dlib.shape_predictor(str(shape_predictor))
+        except RuntimeError as exc:  # dlib's deserialisation error: not a landmark model
+            raise ModelError(f"{shape_predictor}: dlib cannot load it ({str(exc)[:120]})",
+                             "run `edge models prepare --force`") from None
         self.crop_size = crop_size
         self.crop_margin = crop_margin
 

@@ -25,7 +25,11 @@ class FaceEncoder:
         if not model_path.is_file():
             raise ModelError(f"{model_path}: descriptor model missing",
                              "run `edge models prepare`")
-        self.model = dlib.face_recognition_model_v1(str(model_path))
+        try:
+            self.model = dlib.face_recognition_model_v1(str(model_path))
+        except RuntimeError as exc:  # dlib's deserialisation error: not a descriptor model
+            raise ModelError(f"{model_path}: dlib cannot load it ({str(exc)[:120]})",
+                             "run `edge models prepare --force`") from None
 
     def encode(self, chips: Sequence[np.ndarray]) -> np.ndarray:
         """(N, 128) float32 descriptors of 150x150 RGB chips from the aligner."""

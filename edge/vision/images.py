@@ -6,10 +6,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from edge.core.errors import ImageError
 
 MIN_SIDE = 32  # smaller than the detector's smallest prior (16 px) plus context
+MAX_PIXELS = 50_000_000  # 50 megapixels: more than any phone photo of one face needs
 
 
 def as_bgr_frame(image: np.ndarray, name: str = "image") -> np.ndarray:
@@ -41,16 +43,43 @@ def as_bgr_frame(image: np.ndarray, name: str = "image") -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def read_image(path: Path | str) -> np.ndarray:
-    """Read an image file as a BGR frame; ImageError names the file and the problem."""
+def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read an image file as a BGR frame; ImageError names the file and the problem.
+
+    The size is read from the file's header first (Pillow opens lazily): an image of more
+    than ``max_pixels`` is refused before anything is decoded. A 3 MB PNG of 30000 x 30000
+    pixels otherwise took 5.5 GB of memory and 16 s to decode.
+    """
     path = Path(path)
-    if not path.exists():
-        raise ImageError(f"{path}: no such file")
-    if not path.is_file():
-        raise ImageError(f"{path}: is not a file")
-    data = np.fromfile(path, dtype=np.uint8)
-    if data.size == 0:
-        raise ImageError(f"{path}: the file is empty")
+    try:
+        if not path.exists():
+            raise ImageError(f"{path}: no such file")
+        if not path.is_file():
+            raise ImageError(f"{path}: is not a file")
+        if path.stat().st_size == 0:
+            raise ImageError(f"{path}: the file is empty")
+        try:
+            with Image.open(path) as header:  # the header only; nothing is decoded yet
+                width, height = header.size
+        except Image.DecompressionBombError:  # Pillow's own limit, far above ours
+            raise ImageError(f"{path}: far more than the {max_pixels / 1e6:.0f} megapixels "
+                             "accepted", "scale it down; a face needs far fewer pixels"
+                             ) from None
+        data = np.fromfile(path, dtype=np.uint8)
+    except PermissionError:
+        raise ImageError(f"{path}: cannot be read (permission denied)",
+                         "run as a user who may read it, or copy it somewhere readable"
+                         ) from None
+    except OSError as exc:  # Pillow's decoding errors are OSErrors without an errno
+        if isinstance(exc, UnidentifiedImageError) or exc.errno is None:
+            raise ImageError(f"{path}: not a readable image (corrupt, or not "
+                             "JPEG/PNG/BMP/TIFF/WebP)") from None
+        raise ImageError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if width * height > max_pixels:
+        raise ImageError(f"{path}: {width}x{height} pixels ({width * height / 1e6:.0f} "
+                         f"megapixels), more than the {max_pixels / 1e6:.0f} megapixels "
+                         "accepted",
+                         "scale it down; a face needs far fewer pixels")
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ImageError(f"{path}: not a readable image (corrupt, or not JPEG/PNG/BMP/TIFF/WebP)")

@@ -14,7 +14,7 @@ import numpy as np
 
 from edge.core.errors import ModelError
 from edge.core.logs import get_logger
-from edge.core.manifest import Manifest, entry, load_manifest, model_path
+from edge.core.manifest import Manifest, entry, load_manifest, verified_model_path
 from edge.core.records import AlignedFace
 from edge.inference import Engine, open_model
 from edge.settings import Settings
@@ -57,10 +57,10 @@ class VisionModels:
             input_height=det.input_height, score_threshold=det.score_threshold,
             nms_iou=det.nms_iou, min_face_px=det.min_face_px)
         classifier = ExpressionClassifier(expression_engine, expression_entry)
-        aligner = FaceAligner(model_path(models_dir, landmarks_entry),
+        aligner = FaceAligner(verified_model_path(models_dir, landmarks_entry),
                               crop_size=max(classifier.input_size),
                               crop_margin=settings.emotion.crop_margin)
-        encoder_path = model_path(models_dir, descriptor_entry)
+        encoder_path = verified_model_path(models_dir, descriptor_entry)
         encoder = FaceEncoder(encoder_path)
         get_logger(__name__).info(
             "models_loaded", backend=detector_engine.backend, compute=detector_engine.device,
