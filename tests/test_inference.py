@@ -51,7 +51,7 @@ def test_backend_choice_errors(models_dir: Path) -> None:
         open_engine(models_dir, manifest.models["dlib-resnet-v1"])
     with pytest.raises(ModelError, match="is not a TensorRT engine"):
         open_engine(models_dir, manifest.models["fer-mini-xception"], backend="tensorrt")
-    with pytest.raises(ModelError, match="fer_mini_xception.onnx is missing"):
+    with pytest.raises(ModelError, match=r"fer_mini_xception\.onnx is missing"):
         open_engine(models_dir / "absent", manifest.models["fer-mini-xception"])
 
 
