@@ -79,7 +79,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     settings = load_settings(path, use_default_path=False)
     where = str(path) if path else "built-in defaults (no config file found)"
     print(f"ok: {where} is valid (device {settings.device.id}, back end "
-          f"{settings.models.backend}, camera {settings.camera.source})")
+          f"{settings.models.backend}, camera {printable(settings.camera.source)})")
+    if settings.deployment.purpose is None or not settings.deployment.legal_basis:
+        print("note: [deployment] purpose and legal_basis are not declared: `edge run` will "
+              "refuse to analyse expressions (README 'Lawful use')")
     return 0
 
 

@@ -45,9 +45,11 @@ DEFAULT_CONFIG_PATHS = (Path("/etc/edge/edge.toml"), APP_ROOT / "config" / "edge
 
 
 class Section(BaseModel):
-    """A settings section: unknown keys are errors, so a typo never goes unnoticed."""
+    """A settings section: unknown keys are errors, so a typo never goes unnoticed; every
+    number is finite (no inf, no nan) and has a range, so what `edge config check`
+    accepts, `edge run` can run."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DeviceSettings(Section):
@@ -78,11 +80,12 @@ class CameraSettings(Section):
     height: int = Field(default=480, ge=64, le=4320)
     fps: int = Field(default=24, ge=1, le=240)
     loop: bool = Field(default=False, description="start a file source again at its end")
-    stall_s: float = Field(default=5.0,
-                           gt=0, description="no frame for this long: rebuild the camera")
+    stall_s: float = Field(default=5.0, ge=0.5, le=600.0,
+                           description="no frame for this long: rebuild the camera")
     replay_speed: float | None = Field(
-        default=None, gt=0, description="a file stands for this many times its length: each frame "
-        "moves the clock by replay_speed / fps seconds (demos, replays). Unset: real time")
+        default=None, gt=0, le=1e6, description="a file stands for this many times its "
+        "length: each frame moves the clock by replay_speed / fps seconds (demos, replays). "
+        "Unset: real time")
 
 
 class ModelsSettings(Section):
@@ -127,7 +130,7 @@ class IdentitySettings(Section):
         default=0.92,
             ge=-1.0, le=1.0, description="a track already identified keeps its person while "
         "the similarity to that person stays at or above this (hysteresis)")
-    recheck_seconds: float = Field(default=3.0, gt=0.0)
+    recheck_seconds: float = Field(default=3.0, ge=0.1, le=3600.0)
     worker_process: bool = Field(
         default=True,
             description="compute descriptors in a second process, so the frame loop never "
@@ -141,10 +144,10 @@ class EmotionSettings(Section):
 
 class AnalyticsSettings(Section):
     ring_weeks: int = Field(default=1, ge=1, le=52, description="hourly history kept per person")
-    min_faces_per_hour: int = Field(default=5, ge=1)
-    lof_k: int = Field(default=20, ge=2)
-    lof_threshold: float = Field(default=1.5, gt=0.0)
-    min_history_hours: int = Field(default=24, ge=2)
+    min_faces_per_hour: int = Field(default=5, ge=1, le=1_000_000)
+    lof_k: int = Field(default=20, ge=2, le=1000)
+    lof_threshold: float = Field(default=1.5, gt=0.0, le=1000.0)
+    min_history_hours: int = Field(default=24, ge=2, le=52 * 168)
     require_lof_anomaly: bool = True
     sigma_floor: float = Field(default=0.01, ge=0.0, le=1.0,
                                description="smallest standard deviation used by 3-sigma")
@@ -160,7 +163,9 @@ class AnalyticsSettings(Section):
 
 
 class MqttSettings(Section):
-    host: str = "127.0.0.1"
+    host: str = Field(default="127.0.0.1", min_length=1, max_length=253,
+                      pattern=r"^[A-Za-z0-9]([A-Za-z0-9.:_-]*[A-Za-z0-9])?$",
+                      description="broker host name or address")
     port: int = Field(default=1883, ge=1, le=65535)
     protocol: Literal["5", "3.1.1"] = Field(
         default="5",
@@ -182,13 +187,14 @@ class MqttSettings(Section):
     min_level: int = Field(default=1,
                            ge=0, le=10, description="publish grades at or above this level; "
                            "0 also publishes every 'No risk' hour")
-    outbox_max_messages: int = Field(default=10_000, ge=10)
+    outbox_max_messages: int = Field(default=10_000, ge=10, le=10_000_000)
     outbox_max_age_hours: int | None = Field(
-        default=None, ge=1, description="no longer used: alerts are never dropped by age, "
-        "because a wall clock that jumps forward would drop every unsent one; "
+        default=None, ge=1, le=100_000, description="no longer used: alerts are never dropped "
+        "by age, because a wall clock that jumps forward would drop every unsent one; "
         "outbox_max_messages bounds the outbox")
-    refused_retry_s: float = Field(default=300.0, gt=0, description="resend a refused alert after")
-    stats_interval_s: float = Field(default=60.0, gt=0)
+    refused_retry_s: float = Field(default=300.0, ge=1.0, le=86_400.0,
+                                   description="resend a refused alert after")
+    stats_interval_s: float = Field(default=60.0, ge=1.0, le=86_400.0)
 
     @field_validator("ca_file", "cert_file", "key_file")
     @classmethod
@@ -256,7 +262,16 @@ class StorageSettings(Section):
 class DeploymentSettings(Section):
     purpose: Literal["medical", "safety", "research"] | None = Field(
         default=None, description="why emotions are inferred here; see README 'Lawful use'")
-    legal_basis: str = ""
+    legal_basis: str = Field(default="", max_length=500)
+
+    @field_validator("legal_basis")
+    @classmethod
+    def _declared_or_empty(cls, value: str) -> str:
+        if value and not value.strip():
+            raise ValueError("only white space: name the legal basis, or leave it out")
+        if not value.isprintable():
+            raise ValueError("must be printable text, without control characters")
+        return value.strip()
 
 
 class Settings(BaseSettings):
@@ -354,7 +369,8 @@ def describe_validation_error(exc: ValidationError, path: Path | None) -> str:
             continue
         message = str(error["msg"]).removeprefix("Value error, ")
         value = error.get("input")
-        shown = f" = {value!r}" if not isinstance(value, dict) else ""
+        secret = any("password" in str(part) or "secret" in str(part) for part in loc)
+        shown = f" = {value!r}" if not isinstance(value, dict) and not secret else ""
         lines.append(f"{origin}: {key}{shown}: {message}")
     return "\n".join(lines)
 

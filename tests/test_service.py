@@ -340,3 +340,18 @@ def test_a_crash_loses_at_most_a_minute_of_an_open_hour(tmp_path: Path, models_d
         assert partials.get("astronaut", 0) >= 20 or closed, partials
     else:
         assert partials == {} and closed == 0
+
+
+def test_a_failed_camera_exits_non_zero_so_systemd_restarts(
+        tmp_path: Path, models_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A pipeline whose frames the capture thread cannot take (grey, not BGR) crashes that
+    thread: `edge run` must end with exit 1, not 0, or Restart=on-failure never fires."""
+    config = write_config(tmp_path, models_dir, 1, lawful=True)
+    grey = ("videotestsrc num-buffers=50 ! video/x-raw,format=GRAY8,width=320,height=240 "
+            "! appsink name=sink")
+    plain = config.read_text()
+    config.write_text(plain.replace("[camera]\n", f"[camera]\npipeline = '{grey}'\n"))
+    assert main(["--config", str(config), "run", "--max-frames", "5"]) == 1
+    # positive control: the same run on a BGR test pattern ends normally
+    config.write_text(plain)
+    assert main(["--config", str(config), "run", "--max-frames", "5"]) == 0

@@ -129,3 +129,46 @@ def test_tls_files_behind_a_closed_folder_are_named(tmp_path: Path) -> None:
     result = run_without_root_privileges("config", "check", str(config))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "mqtt.ca_file" in result.stderr and "permission denied" in result.stderr
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ("[camera]\nstall_s = inf", "camera.stall_s = inf: Input should be a finite number"),
+    ("[camera]\nreplay_speed = inf", "camera.replay_speed = inf"),
+    ("[camera]\nreplay_speed = nan", "camera.replay_speed = nan"),
+    ("[mqtt]\noutbox_max_messages = 1e19", "mqtt.outbox_max_messages"),
+    ("[mqtt]\noutbox_max_messages = 20000000", "less than or equal to 10000000"),
+    ('[mqtt]\nhost = ""', "mqtt.host = ''"),
+    ('[mqtt]\nhost = "broker; rm -rf /"', "mqtt.host"),
+    ("[mqtt]\nstats_interval_s = 1e-6", "greater than or equal to 1"),
+    ("[mqtt]\nrefused_retry_s = 1e20", "mqtt.refused_retry_s"),
+    ('[deployment]\npurpose = "research"\nlegal_basis = "   "', "only white space"),
+    ('[storage]\nstate_dir = ""', "storage.state_dir = '': must name a folder"),
+    ("[identity]\nrecheck_seconds = 1e30", "identity.recheck_seconds"),
+])
+def test_what_the_check_accepts_the_run_can_run(tmp_path: Path, toml: str,
+                                                message: str) -> None:
+    path = tmp_path / "edge.toml"
+    path.write_text(toml + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert message in str(caught.value)
+
+
+def test_a_secret_is_never_echoed(tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "edge.toml"
+    path.write_text("[mqtt]\npassword = 918273645\n")
+    assert main(["config", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "mqtt.password" in err and "918273645" not in err
+
+
+def test_the_check_says_when_run_would_refuse(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "edge.toml"
+    path.write_text('[device]\nid = "lobby"\n')
+    assert main(["config", "check", str(path)]) == 0
+    assert "`edge run` will refuse" in capsys.readouterr().out
+    path.write_text('[deployment]\npurpose = "safety"\nlegal_basis = "Art. 9(2)(b)"\n')
+    assert main(["config", "check", str(path)]) == 0
+    assert "refuse" not in capsys.readouterr().out  # positive control: declared, no note

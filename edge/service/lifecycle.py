@@ -68,6 +68,7 @@ class Service:
         self._started = False
         self._frames: queue.Queue[Frame | None] = queue.Queue(maxsize=1)
         self._capture: threading.Thread | None = None
+        self.capture_failure: str | None = None  # why the camera stopped, if it failed
         self._people_signature: tuple[int, int, int] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -130,7 +131,9 @@ class Service:
         self._stop.set()
 
     def run(self) -> int:
-        """Run until the source ends, ``max_frames``, or SIGTERM/SIGINT; returns an exit code."""
+        """Run until the source ends, ``max_frames``, or SIGTERM/SIGINT. Returns the exit code:
+        0 for those, 1 when the camera failed (a crashed capture thread, or a live camera
+        that ended), so that systemd's ``Restart=on-failure`` starts the service again."""
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
@@ -139,6 +142,10 @@ class Service:
             self._loop()
         finally:
             self.stop()
+        if self.capture_failure is not None:
+            log.error("service_failed", reason=self.capture_failure,
+                      action="exit 1: systemd restarts the service")
+            return 1
         return 0
 
     # --- the loop --------------------------------------------------------------------------------
@@ -225,6 +232,8 @@ class Service:
             while not self._stop.is_set():
                 frame = self.source.read()
                 if frame is None:
+                    if self.live and not self._stop.is_set():
+                        self.capture_failure = "the live camera stopped delivering"
                     break
                 if frame.index % every:
                     continue
@@ -243,6 +252,7 @@ class Service:
                         except queue.Full:
                             continue
         except Exception as exc:
+            self.capture_failure = f"capture failed: {exc!r}"
             log.error("capture_failed", error=repr(exc))
         finally:
             with contextlib.suppress(queue.Full):
