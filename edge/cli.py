@@ -75,8 +75,12 @@ def _still_image_pipeline(settings: Settings) -> FramePipeline:
 
 # --- config ----------------------------------------------------------------------------------
 def cmd_config_check(args: argparse.Namespace) -> int:
+    from edge.capture.pipelines import parse_source
+
     path = Path(args.file) if args.file else default_config_path()
     settings = load_settings(path, use_default_path=False)
+    if not settings.camera.pipeline:
+        parse_source(settings.camera.source)  # as strictly as `edge run` will
     where = str(path) if path else "built-in defaults (no config file found)"
     print(f"ok: {where} is valid (device {settings.device.id}, back end "
           f"{settings.models.backend}, camera {printable(settings.camera.source)})")

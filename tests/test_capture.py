@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
-from edge.capture.pipelines import parse_source, pipeline_for
+from edge.capture.pipelines import PipelinePlan, parse_source, pipeline_for
 from edge.capture.sources import GStreamerSource, OpenCVSource, gstreamer_available
 from edge.core.errors import ConfigError
 from edge.demos.clip import bench_plan, write_clip
@@ -23,24 +24,31 @@ def test_gstreamer_bindings_are_installed() -> None:
     assert gstreamer_available(), "PyGObject with Gst 1.0 is part of the set-up"
 
 
-@pytest.mark.parametrize(("uri", "jetson", "expected"), [
-    ("csi://1", True, "nvarguscamerasrc sensor-id=1 ! video/x-raw(memory:NVMM),width=640"),
-    ("v4l2:///dev/video2", False, "v4l2src device=/dev/video2 ! videoconvert"),
-    ("rtsp://cam.local/stream", True, "rtph264depay ! h264parse ! nvv4l2decoder"),
-    ("rtsp://cam.local/stream", False, "rtspsrc location=rtsp://cam.local/stream latency=100 "
-                                       "protocols=tcp ! decodebin"),
-    ("test://ball", False, "videotestsrc is-live=true pattern=ball"),
+@pytest.mark.parametrize(("uri", "jetson", "expected", "properties"), [
+    ("csi://1", True, "nvarguscamerasrc name=src ! video/x-raw(memory:NVMM),width=640",
+     {"sensor-id": 1}),
+    ("v4l2:///dev/video2", False, "v4l2src name=src ! videoconvert",
+     {"device": "/dev/video2"}),
+    ("rtsp://cam.local/stream", True, "rtph264depay ! h264parse ! nvv4l2decoder",
+     {"location": "rtsp://cam.local/stream"}),
+    ("rtsp://cam.local/stream", False, "rtspsrc name=src latency=100 protocols=tcp ! decodebin",
+     {"location": "rtsp://cam.local/stream"}),
+    ("test://ball", False, "videotestsrc name=src is-live=true", {"pattern": "ball"}),
 ])
-def test_one_place_builds_each_pipeline(uri: str, jetson: bool, expected: str) -> None:
-    text = pipeline_for(uri, 640, 480, 24, jetson=jetson)
-    assert expected in text
-    assert text.endswith("sync=false") and "appsink name=sink" in text
-    assert "format=BGR,width=640,height=480" in text
+def test_one_place_builds_each_pipeline(uri: str, jetson: bool, expected: str,
+                                        properties: dict[str, object]) -> None:
+    plan = pipeline_for(uri, 640, 480, 24, jetson=jetson)
+    assert expected in plan.template
+    assert plan.template.endswith("sync=false") and "appsink name=sink" in plan.template
+    assert "format=BGR,width=640,height=480" in plan.template
+    assert plan.properties == {"src": properties}  # the URI's parts: properties, not text
+    assert uri.split("://")[1].split("/")[-1] not in plan.template or uri.startswith("csi")
 
 
 def test_file_pipeline_and_bad_uris(clip: Path) -> None:
-    assert f'filesrc location="{clip}" ! decodebin' in pipeline_for(f"file://{clip}", 640, 480,
-                                                                      24)
+    plan = pipeline_for(f"file://{clip}", 640, 480, 24)
+    assert plan.template.startswith("filesrc name=src ! decodebin")
+    assert plan.properties == {"src": {"location": str(clip)}} and str(clip) not in plan.template
     assert not parse_source(f"file://{clip}").live
     for uri, message in (("file:///no/such.avi", "no such file"),
                          ("http://example.org/cam", "unknown kind of source"),
@@ -82,7 +90,8 @@ def test_a_live_source_that_ends_is_rebuilt() -> None:
     pipeline = ("videotestsrc is-live=true num-buffers=4 ! video/x-raw,width=160,height=120,"
                 "framerate=30/1 ! videoconvert ! video/x-raw,format=BGR ! "
                 "appsink name=sink drop=true max-buffers=1 sync=false")
-    source = GStreamerSource(pipeline, live=True, stall_s=0.5, max_backoff_s=0.2)
+    source = GStreamerSource(PipelinePlan(pipeline), live=True, stall_s=0.5,
+                             max_backoff_s=0.2)
     try:
         frames = [source.read() for _ in range(10)]
     finally:
@@ -94,7 +103,8 @@ def test_a_live_source_that_ends_is_rebuilt() -> None:
 def test_a_broken_camera_is_retried_not_fatal(tmp_path: Path) -> None:
     pipeline = (f"filesrc location={tmp_path}/absent.avi ! decodebin ! videoconvert ! "
                 "video/x-raw,format=BGR ! appsink name=sink")
-    source = GStreamerSource(pipeline, live=True, stall_s=0.3, max_backoff_s=0.2)
+    source = GStreamerSource(PipelinePlan(pipeline), live=True, stall_s=0.3,
+                             max_backoff_s=0.2)
     result: list = []
     reader = threading.Thread(target=lambda: result.append(source.read()))
     reader.start()
@@ -106,9 +116,9 @@ def test_a_broken_camera_is_retried_not_fatal(tmp_path: Path) -> None:
 
 def test_a_bad_pipeline_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="camera pipeline cannot be built"):
-        GStreamerSource("nosuchelement ! appsink name=sink", live=True)
+        GStreamerSource(PipelinePlan("nosuchelement ! appsink name=sink"), live=True)
     with pytest.raises(ConfigError, match="appsink named 'sink'"):
-        GStreamerSource("videotestsrc ! fakesink", live=True)
+        GStreamerSource(PipelinePlan("videotestsrc ! fakesink"), live=True)
 
 
 def test_an_mp4_file_through_the_real_pipeline(tmp_path: Path) -> None:
@@ -140,3 +150,48 @@ def test_the_end_of_a_file_is_never_taken_for_a_stall(clip: Path) -> None:
                 time.sleep(0.05)
         source.close()
         assert (count, source.reconnects) == (48, 0)
+
+
+@pytest.mark.parametrize("uri", [
+    "rtsp://cam/x ! multifilesink location=/tmp/frame%05d.jpg",
+    "rtsp://cam/x!multifilesink",
+    "rtsp://cam:99999/x",
+    "rtsp:///no-host",
+    'rtsp://cam/x"',
+    "v4l2:///dev/video0 ! multifilesink location=/tmp/f%d.jpg",
+    "v4l2:///dev/video0!jpegenc!multifilesink",
+    "v4l2:///etc/passwd",
+    "test://ball ! fakesink",
+    "csi://0 ! fakesink",
+    "csi://99",
+])
+def test_pipeline_syntax_in_a_source_is_refused(uri: str, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Checked as strictly by `edge config check` as by `edge run`."""
+    from edge.cli import main
+
+    with pytest.raises(ConfigError, match=r"camera\.source"):
+        parse_source(uri)
+    config = tmp_path / "edge.toml"
+    config.write_text(f"[camera]\nsource = '{uri}'\n")
+    assert main(["config", "check", str(config)]) == 2
+    assert "camera.source" in capsys.readouterr().err
+
+
+def test_a_file_named_like_a_pipeline_is_only_a_file(clip: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Properties are never parsed: a clip whose name holds pipeline syntax plays as that
+    file, and the multifilesink its name describes never runs (no image lands on disk)."""
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    monkeypatch.chdir(shots)  # where the injected sink would write its JPEGs
+    odd = tmp_path / 'clip.avi" ! jpegenc ! multifilesink location="f%d.jpg'
+    odd.write_bytes(clip.read_bytes())
+    source = GStreamerSource(pipeline_for(f"file://{quote(str(odd))}", 320, 240, 24),
+                             live=False)
+    try:
+        frames = [source.read() for _ in range(10)]
+    finally:
+        source.close()
+    assert all(f is not None and f.image.shape == (240, 320, 3) for f in frames)
+    assert list(shots.iterdir()) == []

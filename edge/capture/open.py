@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from edge.capture.pipelines import parse_source, pipeline_for
+from edge.capture.pipelines import PipelinePlan, parse_source, pipeline_for
 from edge.capture.sources import FrameSource, GStreamerSource, OpenCVSource, gstreamer_available
 from edge.core.errors import ConfigError
 from edge.settings import CameraSettings
@@ -20,8 +20,8 @@ def safe_source_name(uri: str) -> str:
 
 def open_source(camera: CameraSettings) -> tuple[FrameSource, bool, str]:
     """(source, is_live, description of what was opened)."""
-    if camera.pipeline:
-        text, live = camera.pipeline, True
+    if camera.pipeline:  # the expert override: taken as written
+        plan, live = PipelinePlan(camera.pipeline), True
     else:
         spec = parse_source(camera.source)
         live = spec.live
@@ -36,5 +36,6 @@ def open_source(camera: CameraSettings) -> tuple[FrameSource, bool, str]:
             raise ConfigError(f"camera.source = {camera.source!r} needs GStreamer's Python "
                               "bindings, which are missing",
                               "run `make setup` (installs PyGObject and GStreamer)")
-        text = pipeline_for(camera.source, camera.width, camera.height, camera.fps)
-    return GStreamerSource(text, live=live, stall_s=camera.stall_s, loop=camera.loop), live, text
+        plan = pipeline_for(camera.source, camera.width, camera.height, camera.fps)
+    return (GStreamerSource(plan, live=live, stall_s=camera.stall_s, loop=camera.loop), live,
+            plan.describe())

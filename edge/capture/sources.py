@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from edge.capture.pipelines import PipelinePlan
 from edge.core.errors import ConfigError, EdgeError
 from edge.core.logs import get_logger
 
@@ -51,7 +52,8 @@ def gstreamer_available() -> bool:
 
 
 class GStreamerSource:
-    def __init__(self, pipeline: str, *, live: bool, stall_s: float = 5.0, loop: bool = False,
+    def __init__(self, pipeline: PipelinePlan, *, live: bool, stall_s: float = 5.0,
+                 loop: bool = False,
                  max_backoff_s: float = 30.0) -> None:
         import gi
 
@@ -61,7 +63,7 @@ class GStreamerSource:
 
         Gst.init(None)
         self._gst = Gst
-        self.pipeline_text = pipeline
+        self.plan = pipeline
         self.live = live
         self.stall_s = stall_s
         self.loop = loop
@@ -76,7 +78,12 @@ class GStreamerSource:
     def _build(self) -> None:
         Gst = self._gst
         try:
-            self._pipeline: Any = Gst.parse_launch(self.pipeline_text)  # a Gst.Bin
+            # only the plan's fixed template is parsed; the user's values are properties
+            self._pipeline: Any = Gst.parse_launch(self.plan.template)  # a Gst.Bin
+            for name, values in self.plan.properties.items():
+                element = self._pipeline.get_by_name(name)
+                for key, value in values.items():
+                    Gst.util_set_object_arg(element, key, str(value))
         except Exception as exc:  # GLib.Error: a syntax error or a missing element
             raise ConfigError(f"camera pipeline cannot be built: {exc}",
                               "check camera.source / camera.pipeline and the GStreamer "
