@@ -4,13 +4,22 @@ dlib holds Python's GIL while it computes a descriptor (about 65-85 ms a face he
 thread would not help: the loop would stop for every new track. A separate process runs
 on the other core; the loop hands it a 150x150 chip and picks the descriptor up a few
 frames later. If the worker dies, the service falls back to computing inline.
+
+The worker dies with its parent: a SIGKILLed service (the watchdog, an OOM kill) must not
+leave a 75 MB process behind, nor, through it, multiprocessing's resource tracker. On Linux
+the kernel sends it SIGKILL when the thread that started it ends (``PR_SET_PDEATHSIG``), so
+the worker is started from the service's main thread.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing as mp
+import os
 import queue
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +30,22 @@ from edge.core.logs import get_logger
 log = get_logger(__name__)
 
 
-def _serve(model_path: str, requests: Any, results: Any) -> None:
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel for SIGKILL when the parent dies; exit if it already has."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            log.warning("descriptor_worker_unbound", errno=ctypes.get_errno(),
+                        effect="it may outlive a killed service")
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(0)
+
+
+def _serve(model_path: str, requests: Any, results: Any, parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
     from edge.vision.identity import FaceEncoder
 
     encoder = FaceEncoder(Path(model_path))
@@ -39,7 +63,8 @@ class DescriptorWorker:
         self._requests = context.Queue(maxsize=max_pending)
         self._results = context.Queue()
         self._process = context.Process(target=_serve, name="edge-descriptor", daemon=True,
-                                        args=(str(model_path), self._requests, self._results))
+                                        args=(str(model_path), self._requests, self._results,
+                                              os.getpid()))
         self._process.start()
         self.pending = 0
 
