@@ -444,3 +444,31 @@ def test_a_file_that_is_not_pem_is_one_line_naming_the_setting(
     err = capsys.readouterr().err
     assert "error: cannot use the TLS files" in err and "--ca-file" in err
     assert "Traceback" not in err
+
+
+def test_the_publisher_survives_a_full_disk_and_recovers(broker: Broker,
+                                                         tmp_path: Path) -> None:
+    """On a full disk the publisher cannot open or write its store. Its loop used to die
+    of the first such error for good while the service went on feeding the watchdog; now
+    it retries with backoff, stays alive, and drains the outbox once space is back."""
+    from disk_support import small_disk
+
+    with small_disk(tmp_path / "disk", size_kb=1024) as disk:
+        state = disk.path / "state"
+        with Store(state) as store:
+            store.enroll(PERSON, "C-1", date(2026, 1, 1), [])
+        settings = device_settings(broker.port, state)
+        sent = submit(settings, state, 5)
+        subscriber = Subscriber(broker.port, ["edge/+/+/risk/#"]).start()
+        disk.fill()
+        publisher = Publisher(settings, state).start()
+        try:
+            assert wait_until(lambda: publisher.restarts >= 2, 15)  # it did hit the disk
+            assert publisher.alive and not subscriber.message_ids()
+            disk.free()
+            assert wait_until(lambda: outbox_size(state) == 0, 40)
+            assert wait_until(lambda: sent <= subscriber.message_ids(), 10)
+            assert publisher.alive
+        finally:
+            publisher.stop()
+            subscriber.stop()

@@ -49,6 +49,7 @@ from edge.store import Store
 
 MAX_IN_FLIGHT = 20
 POLL_S = 0.2
+STUCK_S = 30.0  # no turn of the publisher's loop for this long: it counts as stuck
 log = get_logger(__name__)
 
 
@@ -89,6 +90,8 @@ class Publisher:
         self._metrics: dict[str, float | None] = {}
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
+        self.restarts = 0  # the loop's failures since start, each retried
+        self.heartbeat = time.monotonic()
         self.client = make_client(settings, self.client_id)
         self.client.will_set(self.topics.status, STATUS_OFFLINE, qos=1, retain=True)
         self.client.on_connect = self._on_connect
@@ -144,24 +147,51 @@ class Publisher:
         if self.on_event is not None:
             self.on_event(event, fields)
 
+    @property
+    def alive(self) -> bool:
+        """The thread runs and went round its loop within ``STUCK_S``: a dead or stuck
+        publisher must not go unnoticed while the frame loop feeds the watchdog."""
+        return (self._thread is not None and self._thread.is_alive()
+                and time.monotonic() - self.heartbeat < STUCK_S)
+
     def _run(self) -> None:
+        """The loop, supervised: an exception (a full disk under the outbox, a bug) is
+        logged, counted in ``restarts`` and retried with backoff, never the end of delivery."""
+        backoff = 1.0
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._serve()
+                    backoff = 1.0
+                except Exception as exc:
+                    self._failure = exc
+                    self.restarts += 1
+                    self.heartbeat = time.monotonic()
+                    log.error("publisher_failed", error=repr(exc), restarts=self.restarts,
+                              action=f"retrying in {backoff:g} s")
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, 30.0)
+            self._say_stopped()
+        finally:
+            self.client.disconnect()
+
+    def _serve(self) -> None:
         store = Store(self.state_dir)  # this thread's own connection
         in_flight: dict[int, str] = {}
         next_stats = time.monotonic() + self.settings.mqtt.stats_interval_s
         try:
             while not self._stop.is_set():
+                self.heartbeat = time.monotonic()
                 self._handle_events(store, in_flight)
                 if self.connected.is_set() and len(in_flight) < MAX_IN_FLIGHT:
                     self._send_due(store, in_flight)
                 if time.monotonic() >= next_stats:
                     self._send_stats(store)
                     next_stats = time.monotonic() + self.settings.mqtt.stats_interval_s
-            self._say_stopped()
-        except BaseException as exc:
-            self._failure = exc
-            log.error("publisher_failed", error=repr(exc))
+                if self._failure is not None:
+                    log.info("publisher_recovered", restarts=self.restarts)
+                    self._failure = None
         finally:
-            self.client.disconnect()
             store.close()
 
     def _handle_events(self, store: Store, in_flight: dict[int, str]) -> None:

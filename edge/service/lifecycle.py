@@ -69,6 +69,7 @@ class Service:
         self._frames: queue.Queue[Frame | None] = queue.Queue(maxsize=1)
         self._capture: threading.Thread | None = None
         self.capture_failure: str | None = None  # why the camera stopped, if it failed
+        self._publisher_down = False
         self._people_signature: tuple[int, int, int] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -167,8 +168,15 @@ class Service:
                 log.info("service_ready", enrolled=len(self.pipeline.gallery.people))
             self.process(frame)
             now = time.monotonic()
-            if now - last_watchdog >= 1.0:  # only while frames are really processed
-                self.notifier.watchdog()
+            if now - last_watchdog >= 1.0:
+                # only while frames are really processed and alerts can really leave: a dead
+                # or stuck publisher stops the pings, and systemd restarts the service
+                if self.publisher.alive:
+                    self.notifier.watchdog()
+                elif not self._publisher_down:
+                    log.error("publisher_stuck", action="no more watchdog pings: systemd "
+                              "restarts the service", restarts=self.publisher.restarts)
+                self._publisher_down = not self.publisher.alive
                 last_watchdog = now
             if now - last_status >= 2.0:
                 self._refresh_people()
@@ -283,6 +291,8 @@ class Service:
         """status.json for `edge status`, and the one-line systemd status."""
         counts = self.store.outbox_counts()
         tracker = self.pipeline.tracker
+        if state == "running" and not self.publisher.alive:
+            state = "degraded: the MQTT publisher is stuck or dead (systemd restarts it)"
         write_status(self.state_dir, {
             "state": state, "device": self.settings.device.id,
             "camera": safe_source_name(self.settings.camera.source),
@@ -291,6 +301,7 @@ class Service:
             **self.stats.status(), "outbox": counts,
             "mqtt_connected": self.publisher.connected.is_set(),
             "alerts_delivered": self.publisher.delivered,
+            "publisher_restarts": self.publisher.restarts,
             "clock": self.clock.now().isoformat(timespec="seconds"),
         })
         self.notifier.status(f"{self.stats.fps:.1f} fps, {len(self.stats.people_this_hour)} "
