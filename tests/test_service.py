@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import os
@@ -355,3 +356,41 @@ def test_a_failed_camera_exits_non_zero_so_systemd_restarts(
     # positive control: the same run on a BGR test pattern ends normally
     config.write_text(plain)
     assert main(["--config", str(config), "run", "--max-frames", "5"]) == 0
+
+
+def test_a_full_disk_mid_run_loses_no_hour(tmp_path: Path, models_dir: Path,
+                                           vision_models: VisionModels, restore_signals: None,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """The disk under the state store fills at hour 8 and is freed at hour 16: no
+    traceback, the condition is logged once when it starts and once when it ends, and every
+    hour that closed meanwhile is stored once space is back."""
+    from disk_support import small_disk
+
+    from edge.core.logs import configure_logging
+
+    with small_disk(tmp_path / "disk", size_kb=2048) as disk:
+        _state, settings = clip_run(tmp_path, models_dir, vision_models, 1)
+        state = disk.path / "state"
+        with Store(state) as store:
+            enroll_sample_people(store, vision_models, "C-1")
+        settings = settings.model_copy(update={
+            "storage": settings.storage.model_copy(update={"state_dir": state})})
+
+        def fill_then_free(service: Service) -> None:
+            if service.stats.frames == 96:  # 8 replayed hours
+                disk.fill()
+            elif service.stats.frames == 192:
+                disk.free()
+
+        configure_logging("full-disk-test", json=True)
+        capsys.readouterr()
+        service = Service(settings, on_progress=fill_then_free)
+        assert service.run() == 0
+        events = [json.loads(line)["event"] for line in capsys.readouterr().err.splitlines()
+                  if line.startswith("{")]
+        assert events.count("storage_failed") == 1 and events.count("storage_recovered") == 1
+        with Store(state) as store:
+            assert store.hours_kept("astronaut") >= 24  # as many as without the fault
+            hours = store.history("astronaut")[0]
+            assert all(b - a == timedelta(hours=1) for a, b in itertools.pairwise(hours))
+        assert read_status(state)["state"] == "stopped"

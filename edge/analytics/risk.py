@@ -15,6 +15,8 @@ in. (Named ``risk`` rather than ``engine``: the inference ``Engine`` is another 
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -24,14 +26,20 @@ import numpy as np
 from edge.analytics.aggregate import HourlyAggregator
 from edge.analytics.grading import GradingPolicy, grade_hour
 from edge.core.clock import Clock, hour_start
+from edge.core.errors import EdgeError
 from edge.core.logs import get_logger
 from edge.core.records import HourlyVector, OutboxMessage, RiskGrade
 from edge.settings import AnalyticsSettings
 from edge.store import Store
 
 HOURS_PER_WEEK = 168
+RETRY_S = 5.0  # how often closed hours that a failed write kept in memory are tried again
 AlertsFor = Callable[[Sequence[RiskGrade]], list[OutboxMessage]]
 log = get_logger(__name__)
+
+
+class StoreUnavailable(EdgeError):
+    """The store cannot be written now (a full disk, an I/O error): the hours are kept."""
 SIGMA_WINDOW = timedelta(days=7)
 
 
@@ -43,6 +51,8 @@ class RiskAnalytics:
         self.clock = clock
         self.alerts_for = alerts_for
         self.max_outbox = max_outbox
+        self._unstored: list[HourlyVector] = []  # closed but not stored yet: kept to retry
+        self._retry_at = 0.0
         self.alerts_queued = 0    # since start: alerts committed to the outbox
         self.alerts_dropped = 0   # since start: alerts the outbox bound pushed out
         self.policy = GradingPolicy.from_settings(settings)
@@ -75,7 +85,29 @@ class RiskAnalytics:
         """Save the open hours so that a restart continues them."""
         self.store.save_partials(self.aggregator.partials())
 
+    @property
+    def unstored_hours(self) -> int:
+        """Closed hours waiting for the store to take them (a full disk, say)."""
+        return len(self._unstored)
+
     def _grade_and_store(self, closed: list[HourlyVector]) -> list[RiskGrade]:
+        """Grade and store newly closed hours, and any that an earlier write could not
+        store. A write that fails (a full disk, an I/O error) keeps the hours in memory and
+        raises ``StoreUnavailable``; they are tried again every ``RETRY_S`` seconds."""
+        if self._unstored:
+            if not closed and time.monotonic() < self._retry_at:
+                return []
+            closed = self._unstored + closed
+        try:
+            grades = self._grade_and_store_now(closed)
+        except sqlite3.OperationalError as exc:
+            self._unstored = closed
+            self._retry_at = time.monotonic() + RETRY_S
+            raise StoreUnavailable(f"cannot store {len(closed)} closed hour(s): {exc}") from exc
+        self._unstored = []
+        return grades
+
+    def _grade_and_store_now(self, closed: list[HourlyVector]) -> list[RiskGrade]:
         stored = [self.store.has_hour(h.person_id, h.hour_start) for h in closed]
         if any(stored):
             log.warning("hour_already_closed", hours=sum(stored),

@@ -16,13 +16,14 @@ from __future__ import annotations
 import contextlib
 import queue
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from edge.analytics.risk import RiskAnalytics
+from edge.analytics.risk import RiskAnalytics, StoreUnavailable
 from edge.capture.open import open_source, safe_source_name
 from edge.capture.sources import Frame
 from edge.core.clock import Clock, SimulatedClock, SystemClock
@@ -70,6 +71,7 @@ class Service:
         self._capture: threading.Thread | None = None
         self.capture_failure: str | None = None  # why the camera stopped, if it failed
         self._publisher_down = False
+        self.storage_problem: str | None = None  # why the store takes no writes, if so
         self._people_signature: tuple[int, int, int] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -98,7 +100,7 @@ class Service:
                 alerts_for=lambda grades: alerts_for(grades, settings, self.key,
                                                      self.clock.now()),
                 max_outbox=settings.mqtt.outbox_max_messages)
-            self._parts.callback(self.analytics.flush)  # open hours saved for the restart
+            self._parts.callback(self._save_open_hours)  # open hours saved for the restart
             self.publisher = Publisher(settings, self.state_dir, clock=self.clock)
             self._parts.callback(self.publisher.stop)
             self.source, self.live, description = open_source(settings.camera)
@@ -183,7 +185,7 @@ class Service:
                 self._report_status("running")
                 last_status = now
             if now - last_partials >= self.settings.storage.partials_every_s:
-                self.analytics.flush()  # a crash loses at most this much of an open hour
+                self._save_open_hours()  # a crash loses at most this much of an open hour
                 last_partials = now
             if now - last_metrics >= 5.0:
                 self.publisher.update_metrics(**self.stats.metrics(self.source.reconnects))
@@ -200,14 +202,39 @@ class Service:
                                           [frame.index / self.settings.camera.fps])
         started = time.perf_counter()
         at = self.clock.now()
-        grades = (self.analytics.observe((f.person_id, f.vector, at) for f in result.analysed
-                                         if f.person_id is not None and f.vector is not None)
-                  + self.analytics.tick())
+        try:
+            grades = (self.analytics.observe((f.person_id, f.vector, at) for f in result.analysed
+                                             if f.person_id is not None and f.vector is not None)
+                      + self.analytics.tick())
+        except StoreUnavailable as exc:  # the hours wait in memory; retried every few s
+            self._storage_trouble(str(exc))
+            grades = []
+        else:
+            if grades:  # hours were written: the store takes writes again
+                self._storage_trouble(None)
         if grades:
             self._took_grades(grades)
         analytics_ms = (time.perf_counter() - started) * 1000
         self.stats.count_frame(result, self.analytics.hour_of(at), analytics_ms)
         return grades
+
+    def _storage_trouble(self, problem: str | None) -> None:
+        """Say once when the store stops taking writes, and once when it takes them again."""
+        if problem is not None and self.storage_problem is None:
+            log.error("storage_failed", problem=problem,
+                      action="closed hours are kept in memory and stored when space is back")
+        elif problem is None and self.storage_problem is not None:
+            log.info("storage_recovered", problem=self.storage_problem)
+        self.storage_problem = problem
+
+    def _save_open_hours(self) -> None:
+        try:
+            self.analytics.flush()
+        except sqlite3.OperationalError as exc:  # a full disk: they stay in memory
+            self._storage_trouble(f"cannot save the open hours: {exc}")
+        else:
+            if not self.analytics.unstored_hours:
+                self._storage_trouble(None)
 
     def _advance_replay_clock(self, frame: Frame) -> None:
         """A replayed file moves the simulated clock by replay_speed / fps per frame."""
@@ -287,13 +314,21 @@ class Service:
             self.stats.people_this_hour.discard(person)
         log.info("gallery_reloaded", enrolled=len(gallery.people), forgotten=len(gone))
 
+    def _outbox_counts(self) -> dict[str, int]:
+        try:
+            return self.store.outbox_counts()
+        except sqlite3.Error:
+            return {}
+
     def _report_status(self, state: str) -> None:
         """status.json for `edge status`, and the one-line systemd status."""
-        counts = self.store.outbox_counts()
         tracker = self.pipeline.tracker
         if state == "running" and not self.publisher.alive:
             state = "degraded: the MQTT publisher is stuck or dead (systemd restarts it)"
-        write_status(self.state_dir, {
+        elif state == "running" and self.storage_problem is not None:
+            state = "degraded: the state store takes no writes (disk full?); hours wait in memory"
+        counts = self._outbox_counts()
+        status = {
             "state": state, "device": self.settings.device.id,
             "camera": safe_source_name(self.settings.camera.source),
             "camera_reconnects": self.source.reconnects,
@@ -303,7 +338,13 @@ class Service:
             "alerts_delivered": self.publisher.delivered,
             "publisher_restarts": self.publisher.restarts,
             "clock": self.clock.now().isoformat(timespec="seconds"),
-        })
+            "storage_problem": self.storage_problem,
+            "hours_waiting_for_storage": self.analytics.unstored_hours,
+        }
+        try:
+            write_status(self.state_dir, status)
+        except OSError as exc:  # a full disk: the log line above says what is going on
+            self._storage_trouble(self.storage_problem or f"cannot write status: {exc}")
         self.notifier.status(f"{self.stats.fps:.1f} fps, {len(self.stats.people_this_hour)} "
                              f"people this hour, outbox {sum(counts.values())}")
 

@@ -104,5 +104,8 @@ class DescriptorWorker:
             self._process.join(3)
             if self._process.is_alive():
                 self._process.terminate()
+        # chips still in the pipe to a dead worker must not hold the process at exit
+        # (multiprocessing joins a queue's feeder thread then: a hang that ignored SIGTERM)
+        self._requests.cancel_join_thread()
         self._requests.close()
         self._results.close()
