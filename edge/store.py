@@ -7,6 +7,7 @@ so the directory is 0700 and the database files 0600. The schema is versioned wi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
@@ -86,6 +87,11 @@ MIGRATIONS: tuple[str, ...] = (
         last_error  TEXT
     );
     """,
+    # 3: the store's identity, so that a write-ahead log from another database is told apart
+    """
+    CREATE TABLE store_identity (id TEXT NOT NULL);
+    INSERT INTO store_identity(id) VALUES (lower(hex(randomblob(16))));
+    """,
 )
 
 
@@ -98,6 +104,18 @@ def is_corruption(exc: sqlite3.DatabaseError) -> bool:
         return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
     text = str(exc)  # Python 3.10 (JetPack 6): the messages SQLite gives for those two codes
     return "malformed" in text or "not a database" in text
+
+
+def _is_io_problem(exc: sqlite3.OperationalError) -> bool:
+    """A full disk, an I/O error, a lock or a permission: nothing wrong with the data."""
+    name = getattr(exc, "sqlite_errorname", None)  # Python 3.11+
+    if name is not None:
+        return name.startswith(("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN",
+                                "SQLITE_READONLY", "SQLITE_BUSY", "SQLITE_LOCKED",
+                                "SQLITE_PERM", "SQLITE_NOMEM"))
+    text = str(exc)
+    return any(word in text for word in ("disk", "I/O", "unable to open", "readonly",
+                                         "locked", "permission", "memory"))
 
 
 @dataclass(frozen=True)
@@ -120,26 +138,39 @@ class Store:
         """A store was created there (read-only commands must not create one)."""
         return (Path(state_dir) / DB_NAME).is_file()
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, owner: bool = False) -> None:
+        """``owner``: the caller is the only process using the store (the service at its
+        start), so a write-ahead log left beside it can be checked before it is applied."""
         self.state_dir = Path(state_dir)
         self.path = self.state_dir / DB_NAME
         self.quarantined: Path | None = None
+        self.foreign_wal: Path | None = None
         old_umask = os.umask(0o077)  # files SQLite creates (-wal, -shm) are 0600 too
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(self.state_dir, 0o700)
+            if owner:
+                self.foreign_wal = self._set_aside_a_foreign_wal()
             self._db = self._connect()
             if not self._healthy():
                 self._db.close()
                 self.quarantined = self._move_aside()
                 self._db = self._connect()
             os.chmod(self.path, 0o600)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            # erased rows are overwritten with zeros, not left in free pages (GDPR erasure)
-            self._db.execute("PRAGMA secure_delete=ON")
-            self._migrate()
+            self._configure()
+            try:
+                self._migrate()
+            except sqlite3.OperationalError as exc:
+                if _is_io_problem(exc):
+                    raise
+                # the schema contradicts its version ("table people already exists"): what
+                # a foreign log leaves. Set the store aside, as damage, and start afresh.
+                self._problem = f"schema does not match its version: {exc}"
+                self._db.close()
+                self.quarantined = self._move_aside()
+                self._db = self._connect()
+                self._configure()
+                self._migrate()
         except (OSError, sqlite3.Error) as exc:
             # not corruption (that was handled above): a full disk, an I/O error, a
             # permission. Nothing was moved or deleted; the store is as it was.
@@ -148,6 +179,55 @@ class Store:
                             "permissions, then start again") from None
         finally:
             os.umask(old_umask)
+
+    def _view(self, mode: str) -> tuple[str | None, int, bool]:
+        """(store id, schema version, integrity ok) as a read-only connection sees the store
+        (``mode``: "immutable=1" reads the database file alone, "mode=ro" with its
+        write-ahead log applied; neither writes nor checkpoints anything)."""
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{self.path}?{mode}", uri=True)) as db:
+                version = int(db.execute("PRAGMA user_version").fetchone()[0])
+                healthy = db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+                try:
+                    row = db.execute("SELECT id FROM store_identity").fetchone()
+                except sqlite3.OperationalError:  # no such table (yet)
+                    row = None
+        except sqlite3.DatabaseError:
+            return None, 0, False
+        return (None if row is None else str(row[0])), version, healthy
+
+    def _set_aside_a_foreign_wal(self) -> Path | None:
+        """A write-ahead log whose pages make the database another store (or no store) did
+        not come from this database: SQLite would apply it silently, replacing enrolments
+        and history, or fail on every start. Move it (and its index) aside, untouched."""
+        wal = Path(f"{self.path}-wal")
+        if not self.path.is_file() or not wal.is_file() or wal.stat().st_size == 0:
+            return None
+        own_id, own_version, own_healthy = self._view("immutable=1")
+        if own_id is None or not own_healthy:
+            return None  # a store not checkpointed yet, or damage the health check handles
+        log_id, log_version, log_healthy = self._view("mode=ro")
+        if log_id == own_id and log_version >= own_version and log_healthy:
+            return None  # its own log, left by a crash: SQLite applies it
+        # a log holding another store's identity, taking the schema back, or breaking the
+        # file: it came from elsewhere. (A log that only rewrites ordinary pages of a store
+        # laid out identically cannot be told apart: SQLite links no log to its database.)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        target = wal.with_name(f"{wal.name}.foreign-{stamp}")
+        wal.replace(target)
+        Path(f"{self.path}-shm").unlink(missing_ok=True)
+        get_logger(__name__).error(
+            "state_store_foreign_wal_set_aside", moved_to=str(target),
+            action="the store continues from its own last checkpoint; the foreign log is "
+                   "kept for inspection (0600)")
+        return target
+
+    def _configure(self) -> None:
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        # erased rows are overwritten with zeros, not left in free pages (GDPR erasure)
+        self._db.execute("PRAGMA secure_delete=ON")
 
     def _connect(self) -> sqlite3.Connection:
         # autocommit mode; transactions are explicit (BEGIN IMMEDIATE) so that a writer

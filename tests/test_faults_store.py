@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import sqlite3
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -131,3 +133,62 @@ def test_a_grade_and_its_alert_are_committed_together(tmp_path: Path) -> None:
             store.record_hours([vector], [grade], keep_hours=168, messages=[message])
             assert (store.hours_kept("ann"), len(store.grades("ann")),
                     sum(store.outbox_counts().values())) == (1, 1, 1)
+
+
+def _with_unflushed_wal(folder: Path, person: str, *, whole: bool) -> tuple[Path, Path]:
+    """Copies of a store's database and write-ahead log taken while it is open, as a crash
+    leaves them. ``whole``: the store never reached its database file (everything is in
+    the log); else only the enrolment of ``person`` is."""
+    if not whole:
+        with Store(folder) as store:
+            store.enroll("first", "C-0", date(2026, 1, 1), [])  # checkpointed on close
+    with Store(folder) as store, \
+            contextlib.closing(sqlite3.connect(folder / "edge.sqlite3")) as keeper:
+        keeper.execute("BEGIN")  # a reader holds the log: nothing is checkpointed
+        keeper.execute("SELECT COUNT(*) FROM sqlite_master").fetchall()
+        store.enroll(person, "C-1", date(2026, 1, 1), [])
+        shutil.copy(folder / "edge.sqlite3", folder.parent / f"{folder.name}.db")
+        shutil.copy(folder / "edge.sqlite3-wal", folder.parent / f"{folder.name}.wal")
+    return folder.parent / f"{folder.name}.db", folder.parent / f"{folder.name}.wal"
+
+
+def test_a_foreign_wal_is_set_aside_and_the_store_kept(tmp_path: Path) -> None:
+    ours_db, ours_wal = _with_unflushed_wal(tmp_path / "ours", "ann", whole=False)
+    _theirs_db, theirs_wal = _with_unflushed_wal(tmp_path / "theirs", "zed", whole=True)
+
+    def lay(name: str, wal: Path) -> Path:
+        state = tmp_path / name
+        state.mkdir()
+        shutil.copy(ours_db, state / "edge.sqlite3")
+        shutil.copy(wal, state / "edge.sqlite3-wal")
+        return state
+
+    # our own log after a crash: applied, nothing set aside
+    with Store(lay("crashed", ours_wal), owner=True) as store:
+        assert store.foreign_wal is None
+        assert {p.person_id for p in store.people()} == {"first", "ann"}
+    # positive control: without the check SQLite applies another store's log silently
+    with Store(lay("unchecked", theirs_wal)) as store:
+        assert {p.person_id for p in store.people()} == {"zed"}
+    # the service's start: the foreign log is set aside, the store is its own again
+    state = lay("checked", theirs_wal)
+    with Store(state, owner=True) as store:
+        assert store.foreign_wal is not None and store.foreign_wal.is_file()
+        assert {p.person_id for p in store.people()} == {"first"}
+    with Store(state, owner=True) as again:  # and stays so: no crash loop
+        assert again.foreign_wal is None and len(again.people()) == 1
+
+
+def test_a_schema_that_contradicts_its_version_is_no_crash_loop(tmp_path: Path) -> None:
+    """What a foreign log can leave: tables that exist while the version says none do.
+    Every start crashed on "table people already exists"; now the store is set aside as
+    damaged (kept, 0600) and a fresh one starts."""
+    with Store(tmp_path) as store:
+        store.enroll("ann", "C-1", date(2026, 1, 1), [])
+    with contextlib.closing(sqlite3.connect(tmp_path / "edge.sqlite3")) as db:
+        db.execute("PRAGMA user_version = 0")
+    with Store(tmp_path) as store:
+        assert store.quarantined is not None and store.quarantined.is_file()
+        assert store.people() == []
+    with Store(tmp_path) as again:
+        assert again.quarantined is None

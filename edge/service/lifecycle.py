@@ -83,7 +83,7 @@ class Service:
         self._started = True
         settings = self.settings
         try:
-            self.store = self._parts.enter_context(Store(self.state_dir))
+            self.store = self._parts.enter_context(Store(self.state_dir, owner=True))
             self.models = VisionModels.load(settings)
             self._parts.callback(self.models.close)
             self.pipeline = FramePipeline(
