@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -195,3 +196,49 @@ def test_a_file_named_like_a_pipeline_is_only_a_file(clip: Path, tmp_path: Path,
         source.close()
     assert all(f is not None and f.image.shape == (240, 320, 3) for f in frames)
     assert list(shots.iterdir()) == []
+
+
+def test_an_outage_is_said_once_when_it_begins_and_once_when_it_ends(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from edge.core.logs import configure_logging
+
+    configure_logging("outage-test", "DEBUG", json=True)
+    pipeline = ("videotestsrc is-live=true num-buffers=3 ! video/x-raw,width=160,height=120,"
+                "framerate=30/1 ! videoconvert ! video/x-raw,format=BGR ! "
+                "appsink name=sink drop=true max-buffers=1 sync=false")
+    source = GStreamerSource(PipelinePlan(pipeline), live=True, stall_s=0.3,
+                             max_backoff_s=0.1)
+    capsys.readouterr()
+    try:
+        assert all(source.read() is not None for _ in range(3))
+        assert source.problem is None
+        assert source.read() is not None  # after an end of stream and a rebuild
+    finally:
+        source.close()
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines()
+              if line.startswith("{")]
+    lost = [e for e in events if e["event"] == "camera_lost"]
+    back = [e for e in events if e["event"] == "camera_recovered"]
+    assert len(lost) == 1 and len(back) == 1 and source.problem is None
+
+
+def test_a_truncated_clip_is_an_error_not_an_end(tmp_path: Path, clip: Path) -> None:
+    from edge.capture.open import open_source
+    from edge.capture.sources import CameraError
+    from edge.settings import CameraSettings
+
+    def frames(path: Path) -> int:
+        source, _live, _text = open_source(CameraSettings(source=f"file://{path}"))
+        count = 0
+        try:
+            while source.read() is not None:
+                count += 1
+        finally:
+            source.close()
+        return count
+
+    assert frames(clip) > 0  # positive control: the whole clip ends normally
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+    with pytest.raises(CameraError, match="truncated or damaged"):
+        frames(cut)

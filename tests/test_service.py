@@ -394,3 +394,44 @@ def test_a_full_disk_mid_run_loses_no_hour(tmp_path: Path, models_dir: Path,
             hours = store.history("astronaut")[0]
             assert all(b - a == timedelta(hours=1) for a, b in itertools.pairwise(hours))
         assert read_status(state)["state"] == "stopped"
+
+
+def test_a_clip_deleted_mid_run_ends_the_run_with_an_error(
+        tmp_path: Path, models_dir: Path, vision_models: VisionModels,
+        restore_signals: None) -> None:
+    """A looping clip that is deleted: the run used to retry it for ever, saying nothing.
+    Now it stops with exit 1 (systemd restarts it) and says why."""
+    _state, settings = clip_run(tmp_path, models_dir, vision_models, 1)
+    clip = write_clip(demo_plan(seconds=1, anomaly_from_s=None), tmp_path / "short.avi")
+    settings = settings.model_copy(update={"camera": settings.camera.model_copy(
+        update={"source": f"file://{clip}", "loop": True, "replay_speed": None})})
+
+    def delete_after_a_few(service: Service) -> None:
+        if service.stats.frames == 5:
+            clip.unlink()
+
+    service = Service(settings, on_progress=delete_after_a_few)
+    assert service.run() == 1
+    assert service.capture_failure is not None and "camera file" in service.capture_failure
+
+
+def test_an_unreachable_broker_is_said_once(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from edge.core.logs import configure_logging
+    from edge.demos.broker import free_port
+    from edge.publish.client import Publisher
+
+    configure_logging("broker-test", json=True)
+    port = free_port()
+    state = tmp_path / "state"
+    Store(state).close()
+    settings = Settings.model_validate({"mqtt": {"port": port}, "storage": {"state_dir": state}})
+    capsys.readouterr()
+    publisher = Publisher(settings, state).start()
+    try:
+        time.sleep(4.5)  # paho retries after 1, 2 s ...: several failed attempts
+        events = [json.loads(line)["event"] for line in capsys.readouterr().err.splitlines()
+                  if line.startswith("{")]
+        assert events.count("mqtt_unreachable") == 1 and publisher.unreachable
+    finally:
+        publisher.stop()

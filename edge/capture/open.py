@@ -5,7 +5,13 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from edge.capture.pipelines import PipelinePlan, parse_source, pipeline_for
-from edge.capture.sources import FrameSource, GStreamerSource, OpenCVSource, gstreamer_available
+from edge.capture.sources import (
+    FrameSource,
+    GStreamerSource,
+    OpenCVSource,
+    declared_frames,
+    gstreamer_available,
+)
 from edge.core.errors import ConfigError
 from edge.settings import CameraSettings
 
@@ -37,5 +43,10 @@ def open_source(camera: CameraSettings) -> tuple[FrameSource, bool, str]:
                               "bindings, which are missing",
                               "run `make setup` (installs PyGObject and GStreamer)")
         plan = pipeline_for(camera.source, camera.width, camera.height, camera.fps)
+        if spec.scheme == "file":
+            source = GStreamerSource(plan, live=False, stall_s=camera.stall_s,
+                                     loop=camera.loop, expected_frames=declared_frames(
+                                         spec.target))
+            return source, False, plan.describe()
     return (GStreamerSource(plan, live=live, stall_s=camera.stall_s, loop=camera.loop), live,
             plan.describe())

@@ -31,6 +31,7 @@ class Frame:
 
 class FrameSource(Protocol):
     reconnects: int
+    problem: str | None  # why no frames come now (an outage), if so
 
     def read(self) -> Frame | None:
         """The next frame; None when a file has ended (or the source was closed)."""
@@ -51,9 +52,23 @@ def gstreamer_available() -> bool:
     return True
 
 
+class CameraError(EdgeError):
+    """The camera cannot go on: a file that is gone, damaged or cut short."""
+
+
+def declared_frames(path: str) -> int | None:
+    """The frame count a video file's header declares (OpenCV reads only the header)."""
+    capture = cv2.VideoCapture(path)
+    try:
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT) if capture.isOpened() else 0
+    finally:
+        capture.release()
+    return int(count) if count and count > 0 else None
+
+
 class GStreamerSource:
     def __init__(self, pipeline: PipelinePlan, *, live: bool, stall_s: float = 5.0,
-                 loop: bool = False,
+                 loop: bool = False, expected_frames: int | None = None,
                  max_backoff_s: float = 30.0) -> None:
         import gi
 
@@ -64,6 +79,9 @@ class GStreamerSource:
         Gst.init(None)
         self._gst = Gst
         self.plan = pipeline
+        self.expected_frames = expected_frames  # a file's frame count, as its header says
+        self.problem: str | None = None  # why no frames come now (an outage), if so
+        self._outage_began = 0.0
         self.live = live
         self.stall_s = stall_s
         self.loop = loop
@@ -122,20 +140,33 @@ class GStreamerSource:
             if sample is not None:
                 frame = self._to_frame(sample)
                 self._index += 1
+                if self.problem is not None:  # said once when it began, once when it ends
+                    log.info("camera_recovered", after_s=round(time.monotonic()
+                                                               - self._outage_began, 1),
+                             reconnects=self.reconnects)
+                    self.problem = None
                 return frame
             # the appsink knows it has reached the end before the bus says so: without this,
             # the end of a file looked like a stall and the file was played again
             problem = self._bus_problem(pipeline) or ("eos" if sink.get_property("eos") else
                                                       f"no frame for {self.stall_s:g} s")
             if problem == "eos" and not self.live and not self.loop:
+                self._check_whole_file()
                 return None  # the file has ended
+            if not self.live and problem != "eos":  # a file: retrying will not mend it
+                raise CameraError(f"camera file: {problem}",
+                                  "check camera.source: the file is gone or damaged")
             if problem == "eos" and self.loop:
                 self._teardown()
                 self._build()
                 continue
             self.reconnects += 1
-            log.warning("camera_lost", problem=problem, reconnects=self.reconnects,
-                        retry_in_s=backoff)
+            if self.problem is None:
+                self._outage_began = time.monotonic()
+                log.warning("camera_lost", problem=problem, retry_in_s=backoff)
+            else:
+                log.debug("camera_retry", problem=problem, reconnects=self.reconnects)
+            self.problem = problem
             self._teardown()
             time.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff_s)
@@ -146,8 +177,17 @@ class GStreamerSource:
             except ConfigError:
                 raise
             except Exception as exc:
-                log.warning("camera_rebuild_failed", error=str(exc))
+                log.debug("camera_rebuild_failed", error=str(exc))
         return None
+
+    def _check_whole_file(self) -> None:
+        """A clip that ends well before the frame count its header declares was cut short
+        (a copy interrupted, a full disk): an error, not a normal end of file."""
+        expected = self.expected_frames
+        if expected and self._index < expected - max(2, expected // 50):
+            raise CameraError(f"camera file ended after {self._index} of the {expected} "
+                              "frames its header declares: truncated or damaged",
+                              "copy the clip again")
 
     def _to_frame(self, sample: Any) -> Frame:
         Gst = self._gst
@@ -178,6 +218,7 @@ class OpenCVSource:
         self.size = (width, height)
         self.loop = loop
         self.reconnects = 0
+        self.problem: str | None = None
         self._index = 0
         self._capture = cv2.VideoCapture(target)
         if not self._capture.isOpened():

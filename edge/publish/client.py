@@ -87,7 +87,7 @@ class Publisher:
         self._started = time.monotonic()
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._stop = threading.Event()
-        self._metrics: dict[str, float | None] = {}
+        self._metrics: dict[str, Any] = {}
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
         self.restarts = 0  # the loop's failures since start, each retried
@@ -96,12 +96,18 @@ class Publisher:
         self.client.will_set(self.topics.status, STATUS_OFFLINE, qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = self._on_connect_fail
+        self.unreachable = False  # said once when the broker cannot be reached, once back
         self.client.on_publish = self._on_publish
 
     # --- paho callbacks: tiny, they only report -------------------------------------------
     def _on_connect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode,
                     _p: Properties | None) -> None:
         self._events.put(("connected", reason))
+
+    def _on_connect_fail(self, _c: mqtt.Client, _u: Any) -> None:
+        # no TCP connection, or a TLS handshake that failed: paho itself says nothing
+        self._events.put(("connect_failed", None))
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode,
                        _p: Properties | None) -> None:
@@ -127,7 +133,7 @@ class Publisher:
     def note_dropped(self, count: int) -> None:
         self.dropped += count
 
-    def update_metrics(self, **metrics: float | None) -> None:
+    def update_metrics(self, **metrics: Any) -> None:
         """Figures for the stats topic from the service (frames/s, faces/h, latency)."""
         self._events.put(("metrics", metrics))
 
@@ -215,9 +221,16 @@ class Publisher:
             in_flight.clear()  # resend whatever was not acknowledged before
             self.client.publish(self.topics.status, STATUS_ONLINE, qos=1, retain=True)
             self.connected.set()
+            self.unreachable = False
             log.info("mqtt_connected", host=self.settings.mqtt.host,
                      port=self.settings.mqtt.port, protocol=self.settings.mqtt.protocol)
             self._emit("connected")
+        elif event == "connect_failed":
+            if not self.unreachable:
+                self.unreachable = True
+                log.error("mqtt_unreachable", host=self.settings.mqtt.host,
+                          port=self.settings.mqtt.port, tls=self.settings.mqtt.ca_file is not None,
+                          action="alerts wait in the outbox; retrying with backoff up to 60 s")
         elif event == "disconnected":
             self.connected.clear()
             in_flight.clear()

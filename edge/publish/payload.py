@@ -61,6 +61,8 @@ class DeviceStats(Payload):
     faces_per_h: float | None = None
     inference_ms: float | None = None
     camera_reconnects: int | None = None
+    faults: list[str] = Field(default_factory=list, description="faults in force now: "
+                              "camera, storage, clock, publisher")
     outbox_depth: int
     alerts_dropped: int
     alerts_refused: int

@@ -159,7 +159,15 @@ class Service:
         while not self._stop.is_set():
             try:
                 frame = self._frames.get(timeout=1.0)
-            except queue.Empty:
+            except queue.Empty:  # no frame: still say so (status and stats do not freeze)
+                now = time.monotonic()
+                if now - last_status >= 2.0:
+                    self._report_status("running")
+                    last_status = now
+                if now - last_metrics >= 5.0:
+                    self.publisher.update_metrics(**self.stats.metrics(self.source.reconnects,
+                                                                      self.faults()))
+                    last_metrics = now
                 continue
             if frame is None:
                 break
@@ -188,7 +196,8 @@ class Service:
                 self._save_open_hours()  # a crash loses at most this much of an open hour
                 last_partials = now
             if now - last_metrics >= 5.0:
-                self.publisher.update_metrics(**self.stats.metrics(self.source.reconnects))
+                self.publisher.update_metrics(**self.stats.metrics(self.source.reconnects,
+                                                                      self.faults()))
                 last_metrics = now
             if self.on_progress is not None:
                 self.on_progress(self)
@@ -314,6 +323,12 @@ class Service:
             self.stats.people_this_hour.discard(person)
         log.info("gallery_reloaded", enrolled=len(gallery.people), forgotten=len(gone))
 
+    def faults(self) -> list[str]:
+        """The faults in force now, by name, for the stats topic."""
+        return [name for name, on in (("camera", self.source.problem is not None),
+                                      ("storage", self.storage_problem is not None),
+                                      ("publisher", not self.publisher.alive)) if on]
+
     def _outbox_counts(self) -> dict[str, int]:
         try:
             return self.store.outbox_counts()
@@ -325,6 +340,8 @@ class Service:
         tracker = self.pipeline.tracker
         if state == "running" and not self.publisher.alive:
             state = "degraded: the MQTT publisher is stuck or dead (systemd restarts it)"
+        elif state == "running" and self.source.problem is not None:
+            state = f"degraded: no frames from the camera ({self.source.problem})"
         elif state == "running" and self.storage_problem is not None:
             state = "degraded: the state store takes no writes (disk full?); hours wait in memory"
         counts = self._outbox_counts()
@@ -332,6 +349,7 @@ class Service:
             "state": state, "device": self.settings.device.id,
             "camera": safe_source_name(self.settings.camera.source),
             "camera_reconnects": self.source.reconnects,
+            "camera_problem": self.source.problem,
             "tracks": len(tracker.tracks) if tracker else 0,
             **self.stats.status(), "outbox": counts,
             "mqtt_connected": self.publisher.connected.is_set(),

@@ -68,13 +68,14 @@ class LoopStats:
         window = self.latency_ms[stage]
         return float(np.percentile(window, q)) if window else None
 
-    def metrics(self, camera_reconnects: int) -> dict[str, float | None]:
-        """The figures the stats topic carries."""
+    def metrics(self, camera_reconnects: int,
+                faults: list[str] | None = None) -> dict[str, Any]:
+        """The figures the stats topic carries, and the faults now in force."""
         hours = max((time.monotonic() - self.started) / 3600, 1e-9)
         return {"frames_per_s": round(self.fps, 2),
                 "faces_per_h": round(self.faces_analysed / hours, 1),
                 "inference_ms": self.percentile("frame", 50),
-                "camera_reconnects": camera_reconnects}
+                "camera_reconnects": camera_reconnects, "faults": faults or []}
 
     def status(self) -> dict[str, Any]:
         """The loop's part of ``status.json``."""
