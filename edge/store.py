@@ -402,6 +402,11 @@ class Store:
         matrix = np.asarray([r[1:] for r in rows], np.float64).reshape(-1, len(COMPONENTS))
         return hours, matrix
 
+    def newest_hour(self) -> datetime | None:
+        """The start of the newest hour stored for anyone (the clock must not fall behind)."""
+        row = self._db.execute("SELECT MAX(hour_start) FROM hourly_vectors").fetchone()
+        return None if row is None or row[0] is None else parse_utc(row[0])
+
     def hours_kept(self, person_id: str) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM hourly_vectors WHERE person_id = ?",
                                     (person_id,)).fetchone()[0])

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -435,3 +435,47 @@ def test_an_unreachable_broker_is_said_once(tmp_path: Path,
         assert events.count("mqtt_unreachable") == 1 and publisher.unreachable
     finally:
         publisher.stop()
+
+
+def test_the_clock_check() -> None:
+    from edge.service.clockcheck import ClockCheck
+
+    stored = datetime(2026, 11, 25, 9, tzinfo=timezone.utc)
+    check = ClockCheck(stored)
+    assert "not been set" in (check.problem(datetime(1970, 1, 1, tzinfo=timezone.utc)) or "")
+    assert "set back" in (check.problem(stored) or "")  # inside the stored hour
+    assert check.problem(stored + timedelta(minutes=59, seconds=30)) is None  # NTP's slack
+    assert check.problem(stored + timedelta(hours=2)) is None
+    check.saw_hours([stored + timedelta(hours=3)])
+    assert "set back" in (check.problem(stored + timedelta(hours=2)) or "")
+    assert ClockCheck(None).problem(stored) is None
+
+
+def test_a_clock_from_1970_dates_no_hour(tmp_path: Path, models_dir: Path,
+                                         vision_models: VisionModels, restore_signals: None,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A box without a battery-backed clock boots in 1970; NTP sets the clock mid-run.
+    Nothing is dated 1970, it is said once each way, and hours are kept after the jump."""
+    from edge.core.clock import SimulatedClock
+    from edge.core.logs import configure_logging
+
+    state, settings = clip_run(tmp_path, models_dir, vision_models, 1)
+    ntp = datetime(2026, 11, 25, 6, tzinfo=timezone.utc)
+    clock = SimulatedClock(datetime(1970, 1, 1, tzinfo=timezone.utc))
+
+    def ntp_sets_the_clock(service: Service) -> None:
+        if service.stats.frames == 150:
+            clock.set(ntp)
+            service.replay_start = ntp - timedelta(seconds=150 * 7200 / 24)
+
+    configure_logging("clock-test", json=True)
+    capsys.readouterr()
+    service = Service(settings, clock=clock, on_progress=ntp_sets_the_clock)
+    assert service.run() == 0
+    events = [json.loads(line)["event"] for line in capsys.readouterr().err.splitlines()
+              if line.startswith("{")]
+    assert events.count("clock_untrusted") == 1 and events.count("clock_trusted") == 1
+    with Store(state) as store:
+        hours = store.history("astronaut")[0]
+        assert len(hours) >= 10 and min(hours) >= ntp  # positive control: hours are kept
+        assert all(g.hour_start >= ntp for g in store.grades())

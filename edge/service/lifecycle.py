@@ -33,6 +33,7 @@ from edge.publish.client import Publisher
 from edge.publish.outbox import alerts_for
 from edge.sdnotify import Notifier
 from edge.secrets import device_key
+from edge.service.clockcheck import ClockCheck
 from edge.service.lawful import check_lawful_use
 from edge.service.status import LoopStats, write_status
 from edge.settings import Settings
@@ -72,6 +73,7 @@ class Service:
         self.capture_failure: str | None = None  # why the camera stopped, if it failed
         self._publisher_down = False
         self.storage_problem: str | None = None  # why the store takes no writes, if so
+        self.clock_problem: str | None = None  # why the clock cannot date an hour, if so
         self._people_signature: tuple[int, int, int] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -95,6 +97,7 @@ class Service:
                         if settings.identity.worker_process else None))
             self._parts.callback(self.pipeline.close)
             self.key = device_key(self.state_dir)
+            self.clock_check = ClockCheck(self.store.newest_hour())
             self.analytics = RiskAnalytics(
                 self.store, settings.analytics, ZoneInfo(settings.device.timezone), self.clock,
                 alerts_for=lambda grades: alerts_for(grades, settings, self.key,
@@ -211,6 +214,11 @@ class Service:
                                           [frame.index / self.settings.camera.fps])
         started = time.perf_counter()
         at = self.clock.now()
+        self._clock_trouble(self.clock_check.problem(at))
+        if self.clock_problem is not None:  # nothing can be dated: nothing is aggregated
+            self.stats.count_frame(result, self.analytics.hour_of(at),
+                                   (time.perf_counter() - started) * 1000)
+            return []
         try:
             grades = (self.analytics.observe((f.person_id, f.vector, at) for f in result.analysed
                                              if f.person_id is not None and f.vector is not None)
@@ -222,10 +230,20 @@ class Service:
             if grades:  # hours were written: the store takes writes again
                 self._storage_trouble(None)
         if grades:
+            self.clock_check.saw_hours(g.hour_start for g in grades)
             self._took_grades(grades)
         analytics_ms = (time.perf_counter() - started) * 1000
         self.stats.count_frame(result, self.analytics.hour_of(at), analytics_ms)
         return grades
+
+    def _clock_trouble(self, problem: str | None) -> None:
+        """Say once when the clock cannot date observations, and once when it can again."""
+        if problem is not None and self.clock_problem is None:
+            log.error("clock_untrusted", problem=problem,
+                      action="observations are not aggregated until the clock is right")
+        elif problem is None and self.clock_problem is not None:
+            log.info("clock_trusted", problem=self.clock_problem)
+        self.clock_problem = problem
 
     def _storage_trouble(self, problem: str | None) -> None:
         """Say once when the store stops taking writes, and once when it takes them again."""
@@ -327,6 +345,7 @@ class Service:
         """The faults in force now, by name, for the stats topic."""
         return [name for name, on in (("camera", self.source.problem is not None),
                                       ("storage", self.storage_problem is not None),
+                                      ("clock", self.clock_problem is not None),
                                       ("publisher", not self.publisher.alive)) if on]
 
     def _outbox_counts(self) -> dict[str, int]:
@@ -342,6 +361,8 @@ class Service:
             state = "degraded: the MQTT publisher is stuck or dead (systemd restarts it)"
         elif state == "running" and self.source.problem is not None:
             state = f"degraded: no frames from the camera ({self.source.problem})"
+        elif state == "running" and self.clock_problem is not None:
+            state = f"degraded: {self.clock_problem}"
         elif state == "running" and self.storage_problem is not None:
             state = "degraded: the state store takes no writes (disk full?); hours wait in memory"
         counts = self._outbox_counts()
@@ -357,6 +378,7 @@ class Service:
             "publisher_restarts": self.publisher.restarts,
             "clock": self.clock.now().isoformat(timespec="seconds"),
             "storage_problem": self.storage_problem,
+            "clock_problem": self.clock_problem,
             "hours_waiting_for_storage": self.analytics.unstored_hours,
         }
         try:
