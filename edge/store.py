@@ -8,6 +8,7 @@ so the directory is 0700 and the database files 0600. The schema is versioned wi
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import sqlite3
@@ -106,6 +107,25 @@ def is_corruption(exc: sqlite3.DatabaseError) -> bool:
     return "malformed" in text or "not a database" in text
 
 
+class StoreOpenError(EdgeError):
+    """The store cannot be opened, for a reason that is not damage. ``out_of_space``: the
+    disk is full (or failing), which freeing space mends without a person changing
+    anything; else a permission or a wrong path."""
+
+    def __init__(self, message: str, hint: str, *, out_of_space: bool) -> None:
+        super().__init__(message, hint)
+        self.out_of_space = out_of_space
+
+
+def _out_of_space(exc: Exception) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO)
+    name = getattr(exc, "sqlite_errorname", None)
+    if name is not None:
+        return name.startswith(("SQLITE_FULL", "SQLITE_IOERR"))
+    return "disk" in str(exc) or "I/O" in str(exc)
+
+
 def _is_io_problem(exc: sqlite3.OperationalError) -> bool:
     """A full disk, an I/O error, a lock or a permission: nothing wrong with the data."""
     name = getattr(exc, "sqlite_errorname", None)  # Python 3.11+
@@ -174,9 +194,10 @@ class Store:
         except (OSError, sqlite3.Error) as exc:
             # not corruption (that was handled above): a full disk, an I/O error, a
             # permission. Nothing was moved or deleted; the store is as it was.
-            raise EdgeError(f"{self.path}: cannot open the state store ({exc}); nothing was "
-                            "changed", "free disk space, or check storage.state_dir and its "
-                            "permissions, then start again") from None
+            raise StoreOpenError(
+                f"{self.path}: cannot open the state store ({exc}); nothing was changed",
+                "free disk space, or check storage.state_dir and its permissions, then start "
+                "again", out_of_space=_out_of_space(exc)) from None
         finally:
             os.umask(old_umask)
 

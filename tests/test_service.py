@@ -479,3 +479,37 @@ def test_a_clock_from_1970_dates_no_hour(tmp_path: Path, models_dir: Path,
         hours = store.history("astronaut")[0]
         assert len(hours) >= 10 and min(hours) >= ntp  # positive control: hours are kept
         assert all(g.hour_start >= ntp for g in store.grades())
+
+
+def test_a_start_on_a_full_disk_waits_for_space(tmp_path: Path, models_dir: Path,
+                                                vision_models: VisionModels) -> None:
+    """systemd gives up after five failed starts in ten minutes: a box whose disk is full
+    at boot would stay down until a person came. It waits for space instead."""
+    from disk_support import small_disk
+
+    with small_disk(tmp_path / "disk", size_kb=1024) as disk:
+        _state, settings = clip_run(tmp_path, models_dir, vision_models, 1)
+        state = disk.path / "state"
+        Store(state).close()
+        settings = settings.model_copy(update={
+            "storage": settings.storage.model_copy(update={"state_dir": state})})
+        disk.fill()
+        service = Service(settings)
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def start_and_stop() -> None:  # one thread, as the service's main thread does
+            try:
+                service.start()
+                started.set()
+            except BaseException as exc:
+                failure.append(exc)
+            finally:
+                service.stop()
+
+        starter = threading.Thread(target=start_and_stop, daemon=True)
+        starter.start()
+        assert not started.wait(3) and not failure  # waiting, not failing
+        disk.free()
+        assert started.wait(20), failure
+        starter.join(10)

@@ -37,7 +37,7 @@ from edge.service.clockcheck import ClockCheck
 from edge.service.lawful import check_lawful_use
 from edge.service.status import LoopStats, write_status
 from edge.settings import Settings
-from edge.store import Store
+from edge.store import Store, StoreOpenError
 from edge.vision.descriptor_worker import DescriptorWorker
 from edge.vision.identity import Gallery
 from edge.vision.loader import VisionModels
@@ -45,6 +45,7 @@ from edge.vision.pipeline import FramePipeline
 from edge.vision.track import FaceTracker
 
 log = get_logger(__name__)
+STORE_RETRY_S = 5.0  # a start on a full disk tries the store again this often
 
 
 class Service:
@@ -85,7 +86,7 @@ class Service:
         self._started = True
         settings = self.settings
         try:
-            self.store = self._parts.enter_context(Store(self.state_dir, owner=True))
+            self.store = self._parts.enter_context(self._open_store())
             self.models = VisionModels.load(settings)
             self._parts.callback(self.models.close)
             self.pipeline = FramePipeline(
@@ -119,6 +120,28 @@ class Service:
             self._parts.close()
             raise
         return self
+
+    def _open_store(self) -> Store:
+        """The state store; on a full disk, wait for space (systemd would give up after a
+        few failed starts and leave the box down until a person came)."""
+        waiting = False
+        while True:
+            try:
+                store = Store(self.state_dir, owner=True)
+            except StoreOpenError as exc:
+                if not exc.out_of_space:
+                    raise
+                if not waiting:
+                    waiting = True
+                    log.error("storage_failed", problem=exc.message,
+                              action=f"waiting for space; trying again every {STORE_RETRY_S:g} s")
+                    self.notifier.status("waiting: the state store's disk is full")
+                if self._stop.wait(STORE_RETRY_S):
+                    raise
+                continue
+            if waiting:
+                log.info("storage_recovered", problem="the store opens again")
+            return store
 
     def stop(self) -> None:
         """Clean stop: camera, publisher (says ``stopped``), open hours flushed, worker,
