@@ -39,6 +39,13 @@ class SimulatedClock:
     def set(self, moment: datetime) -> datetime:
         return self.advance(moment.astimezone(timezone.utc) - self._now)
 
+    def step(self, moment: datetime) -> datetime:
+        """Move to any moment, backwards too, as NTP steps a wrong clock (fault drills)."""
+        if moment.tzinfo is None:
+            raise ValueError("the moment must be timezone-aware")
+        self._now = moment.astimezone(timezone.utc)
+        return self._now
+
 
 def utc_text(moment: datetime) -> str:
     """The store's sortable text form of a UTC instant: 2026-11-24T09:00:00Z."""
