@@ -196,13 +196,17 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_forget(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+def _store_holding(settings: Settings, person: str) -> Store:
+    """The existing store: where there is none, nobody is enrolled on this device."""
     store = _existing_store(settings)
     if store is None:
-        raise EdgeError(f"{printable(args.person)!r} is not enrolled on this device: "
+        raise EdgeError(f"{printable(person)!r} is not enrolled on this device: "
                         + _no_store(settings))
-    with store:
+    return store
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    with _store_holding(_settings(args), args.person) as store:
         if args.person not in {p.person_id for p in store.people()}:
             raise EdgeError(f"{printable(args.person)!r} is not enrolled on this device",
                             "`edge people` lists who is")
@@ -215,12 +219,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    store = _existing_store(settings)
-    if store is None:
-        raise EdgeError(f"{printable(args.person)!r} is not enrolled on this device: "
-                        + _no_store(settings))
-    with store:
+    with _store_holding(_settings(args), args.person) as store:
         record = store.export(args.person, with_templates=args.with_templates)
     if record is None:
         raise EdgeError(f"{printable(args.person)!r} is not enrolled on this device")

@@ -1,55 +1,21 @@
-"""A real, small filesystem that a test can fill and free: a tmpfs mounted by the test.
-
-Needs root (CI runs as root); elsewhere the tests that use it are skipped with the reason.
-"""
+"""The demo kit's small tmpfs (edge/demos/disk.py), skipped with the reason where a test
+cannot mount one (it needs root; CI runs as root)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-
-class SmallDisk:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._filler = path / "filler"
-
-    def fill(self) -> None:
-        """Write until the disk says no space is left."""
-        descriptor = os.open(self._filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            for size in (1 << 16, 1 << 12, 1 << 9, 1):
-                try:
-                    while True:
-                        os.write(descriptor, bytes(size))
-                except OSError:
-                    continue
-        finally:
-            os.close(descriptor)
-
-    def free(self) -> None:
-        self._filler.unlink(missing_ok=True)
-
-    def available(self) -> int:
-        return shutil.disk_usage(self.path).free
+from edge.demos import disk
+from edge.demos.disk import SmallDisk
 
 
 @contextmanager
 def small_disk(folder: Path, size_kb: int = 1024) -> Iterator[SmallDisk]:
-    if os.geteuid() != 0 or shutil.which("mount") is None:
+    if not disk.can_mount():
         pytest.skip("mounting a small tmpfs to fill needs root (CI runs as root)")
-    folder.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0755",
-                              "tmpfs", str(folder)], capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield SmallDisk(folder)
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
+    with disk.small_disk(folder, size_kb) as mounted:
+        yield mounted

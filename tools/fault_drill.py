@@ -23,12 +23,9 @@ tests/test_service.py, tests/test_capture.py, tests/test_faults_store.py).
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -42,6 +39,7 @@ from edge.core.clock import SimulatedClock
 from edge.core.logs import configure_logging
 from edge.demos.broker import Broker, wait_until
 from edge.demos.clip import demo_plan, enroll_sample_people, write_clip
+from edge.demos.disk import can_mount, small_disk
 from edge.publish.payload import RiskAlert
 from edge.service.lifecycle import Service
 from edge.settings import Settings
@@ -82,30 +80,6 @@ class Collector:
     def stop(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
-
-
-@contextmanager
-def small_disk(folder: Path) -> Iterator[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2048k", "tmpfs", str(folder)],
-                   check=True)
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
-
-
-def fill(folder: Path) -> None:
-    descriptor = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for size in (1 << 16, 1 << 12, 1):
-            try:
-                while True:
-                    os.write(descriptor, bytes(size))
-            except OSError:
-                continue
-    finally:
-        os.close(descriptor)
 
 
 def drill(name: str, work: Path, models: VisionModels, models_dir: Path,
@@ -192,11 +166,11 @@ def main() -> None:
         if "broker" in wanted:
             results.append(drill("broker", work, models, models_dir, work / "s2",
                                  broker_faults(), broker_down_at_start=True))
-        if "disk" in wanted and os.geteuid() == 0:
-            with small_disk(work / "disk") as disk:
-                results.append(drill("disk", work, models, models_dir, disk / "state", {
-                    frame_of(8): lambda _s, _c: fill(disk),
-                    frame_of(16): lambda _s, _c: (disk / "filler").unlink()}))
+        if "disk" in wanted and can_mount():
+            with small_disk(work / "disk", 2048) as disk:
+                results.append(drill("disk", work, models, models_dir, disk.path / "state", {
+                    frame_of(8): lambda _s, _c: disk.fill(),
+                    frame_of(16): lambda _s, _c: disk.free()}))
         if "clock-1970" in wanted:
             clock = SimulatedClock(datetime(1970, 1, 1, tzinfo=timezone.utc))
             results.append(drill("clock-1970", work, models, models_dir, work / "s4",

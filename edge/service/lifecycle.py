@@ -34,6 +34,7 @@ from edge.publish.outbox import alerts_for
 from edge.sdnotify import Notifier
 from edge.secrets import device_key
 from edge.service.clockcheck import ClockCheck
+from edge.service.faults import Fault
 from edge.service.lawful import check_lawful_use
 from edge.service.status import LoopStats, write_status
 from edge.settings import Settings
@@ -73,8 +74,10 @@ class Service:
         self._capture: threading.Thread | None = None
         self.capture_failure: str | None = None  # why the camera stopped, if it failed
         self._publisher_down = False
-        self.storage_problem: str | None = None  # why the store takes no writes, if so
-        self.clock_problem: str | None = None  # why the clock cannot date an hour, if so
+        self.storage = Fault("storage_failed", "storage_recovered", "closed hours are kept "
+                             "in memory and stored when space is back")
+        self.clock_fault = Fault("clock_untrusted", "clock_trusted", "observations are not "
+                                 "aggregated until the clock is right")
         self._people_signature: tuple[int, int, int] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -124,23 +127,20 @@ class Service:
     def _open_store(self) -> Store:
         """The state store; on a full disk, wait for space (systemd would give up after a
         few failed starts and leave the box down until a person came)."""
-        waiting = False
         while True:
             try:
                 store = Store(self.state_dir, owner=True)
             except StoreOpenError as exc:
                 if not exc.out_of_space:
                     raise
-                if not waiting:
-                    waiting = True
-                    log.error("storage_failed", problem=exc.message,
-                              action=f"waiting for space; trying again every {STORE_RETRY_S:g} s")
+                if self.storage.problem is None:
                     self.notifier.status("waiting: the state store's disk is full")
+                self.storage.update(exc.message, action="waiting for space; trying again "
+                                    f"every {STORE_RETRY_S:g} s")
                 if self._stop.wait(STORE_RETRY_S):
                     raise
                 continue
-            if waiting:
-                log.info("storage_recovered", problem="the store opens again")
+            self.storage.update(None)
             return store
 
     def stop(self) -> None:
@@ -237,8 +237,8 @@ class Service:
                                           [frame.index / self.settings.camera.fps])
         started = time.perf_counter()
         at = self.clock.now()
-        self._clock_trouble(self.clock_check.problem(at))
-        if self.clock_problem is not None:  # nothing can be dated: nothing is aggregated
+        self.clock_fault.update(self.clock_check.problem(at))
+        if self.clock_fault.problem is not None:  # nothing can be dated: nothing is aggregated
             self.stats.count_frame(result, self.analytics.hour_of(at),
                                    (time.perf_counter() - started) * 1000)
             return []
@@ -247,11 +247,11 @@ class Service:
                                              if f.person_id is not None and f.vector is not None)
                       + self.analytics.tick())
         except StoreUnavailable as exc:  # the hours wait in memory; retried every few s
-            self._storage_trouble(str(exc))
+            self.storage.update(str(exc))
             grades = []
         else:
             if grades:  # hours were written: the store takes writes again
-                self._storage_trouble(None)
+                self.storage.update(None)
         if grades:
             self.clock_check.saw_hours(g.hour_start for g in grades)
             self._took_grades(grades)
@@ -259,32 +259,14 @@ class Service:
         self.stats.count_frame(result, self.analytics.hour_of(at), analytics_ms)
         return grades
 
-    def _clock_trouble(self, problem: str | None) -> None:
-        """Say once when the clock cannot date observations, and once when it can again."""
-        if problem is not None and self.clock_problem is None:
-            log.error("clock_untrusted", problem=problem,
-                      action="observations are not aggregated until the clock is right")
-        elif problem is None and self.clock_problem is not None:
-            log.info("clock_trusted", problem=self.clock_problem)
-        self.clock_problem = problem
-
-    def _storage_trouble(self, problem: str | None) -> None:
-        """Say once when the store stops taking writes, and once when it takes them again."""
-        if problem is not None and self.storage_problem is None:
-            log.error("storage_failed", problem=problem,
-                      action="closed hours are kept in memory and stored when space is back")
-        elif problem is None and self.storage_problem is not None:
-            log.info("storage_recovered", problem=self.storage_problem)
-        self.storage_problem = problem
-
     def _save_open_hours(self) -> None:
         try:
             self.analytics.flush()
         except sqlite3.OperationalError as exc:  # a full disk: they stay in memory
-            self._storage_trouble(f"cannot save the open hours: {exc}")
+            self.storage.update(f"cannot save the open hours: {exc}")
         else:
             if not self.analytics.unstored_hours:
-                self._storage_trouble(None)
+                self.storage.update(None)
 
     def _advance_replay_clock(self, frame: Frame) -> None:
         """A replayed file moves the simulated clock by replay_speed / fps per frame."""
@@ -367,8 +349,8 @@ class Service:
     def faults(self) -> list[str]:
         """The faults in force now, by name, for the stats topic."""
         return [name for name, on in (("camera", self.source.problem is not None),
-                                      ("storage", self.storage_problem is not None),
-                                      ("clock", self.clock_problem is not None),
+                                      ("storage", self.storage.problem is not None),
+                                      ("clock", self.clock_fault.problem is not None),
                                       ("publisher", not self.publisher.alive)) if on]
 
     def _outbox_counts(self) -> dict[str, int]:
@@ -384,9 +366,9 @@ class Service:
             state = "degraded: the MQTT publisher is stuck or dead (systemd restarts it)"
         elif state == "running" and self.source.problem is not None:
             state = f"degraded: no frames from the camera ({self.source.problem})"
-        elif state == "running" and self.clock_problem is not None:
-            state = f"degraded: {self.clock_problem}"
-        elif state == "running" and self.storage_problem is not None:
+        elif state == "running" and self.clock_fault.problem is not None:
+            state = f"degraded: {self.clock_fault.problem}"
+        elif state == "running" and self.storage.problem is not None:
             state = "degraded: the state store takes no writes (disk full?); hours wait in memory"
         counts = self._outbox_counts()
         status = {
@@ -400,14 +382,14 @@ class Service:
             "alerts_delivered": self.publisher.delivered,
             "publisher_restarts": self.publisher.restarts,
             "clock": self.clock.now().isoformat(timespec="seconds"),
-            "storage_problem": self.storage_problem,
-            "clock_problem": self.clock_problem,
+            "storage_problem": self.storage.problem,
+            "clock_problem": self.clock_fault.problem,
             "hours_waiting_for_storage": self.analytics.unstored_hours,
         }
         try:
             write_status(self.state_dir, status)
         except OSError as exc:  # a full disk: the log line above says what is going on
-            self._storage_trouble(self.storage_problem or f"cannot write status: {exc}")
+            self.storage.update(self.storage.problem or f"cannot write status: {exc}")
         self.notifier.status(f"{self.stats.fps:.1f} fps, {len(self.stats.people_this_hour)} "
                              f"people this hour, outbox {sum(counts.values())}")
 
