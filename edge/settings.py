@@ -17,6 +17,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -86,6 +87,9 @@ class CameraSettings(Section):
         default=None, gt=0, le=1e6, description="a file stands for this many times its "
         "length: each frame moves the clock by replay_speed / fps seconds (demos, replays). "
         "Unset: real time")
+    replay_start: AwareDatetime | None = Field(
+        default=None, description="with replay_speed: the moment the replay clock starts at "
+        "(default: now), so that a replay restarted after a crash continues where it was")
 
 
 class ModelsSettings(Section):

@@ -513,3 +513,29 @@ def test_a_start_on_a_full_disk_waits_for_space(tmp_path: Path, models_dir: Path
         disk.free()
         assert started.wait(20), failure
         starter.join(10)
+
+
+def test_status_keeps_reporting_while_the_camera_is_gone(tmp_path: Path,
+                                                         models_dir: Path) -> None:
+    """No frame ever comes (a camera that is not there): status.json used to be written only
+    on frames, so it never appeared (or froze). It says the service runs, degraded, and why."""
+    config = write_config(tmp_path, models_dir, 1, lawful=True)
+    config.write_text(config.read_text().replace(
+        'source = "test://ball"', 'source = "v4l2:///dev/video97"\nstall_s = 0.5'))
+    edge = Path(sys.executable).with_name("edge")
+    process = subprocess.Popen([str(edge), "--config", str(config), "run"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    state = tmp_path / "state"
+    try:
+        assert wait_until(lambda: (state / "status.json").exists(), 60)
+        assert wait_until(lambda: read_status(state).get("camera_problem") is not None, 20)
+        status = read_status(state)
+        assert status["state"].startswith("degraded: no frames from the camera")
+        assert status["frames"] == 0
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=30)
+        assert process.returncode == 0, err
+        assert err.count('"event": "camera_lost"') == 1  # said once, not at every retry
+    finally:
+        if process.poll() is None:
+            process.kill()

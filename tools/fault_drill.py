@@ -15,14 +15,23 @@ received (unique message ids at the subscriber), lost, and duplicated copies.
 - disk: the state store's disk (a 2 MB tmpfs; needs root) fills at hour 8, is freed at 16.
 - clock-1970: the clock starts in 1970 and NTP sets it at hour 12 of the clip.
 - clock-back: the clock is stepped back 6 hours at hour 14.
+- sigkill: `edge run` as a process, SIGKILLed 5 times at random frames and started again as
+  systemd would, the replay clock going on from where the last report left it.
+- camera-gone: the clip (looping) disappears 3 times at a random frame of its second pass;
+  the run ends with exit 1 when it starts the clip again, and the clip is back for the
+  restart.
 
-SIGKILLs, camera outages and a foreign log are drilled by the tests (tests/test_mqtt.py,
-tests/test_service.py, tests/test_capture.py, tests/test_faults_store.py).
+A foreign write-ahead log is drilled by tests/test_faults_store.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import random
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -128,6 +137,85 @@ def drill(name: str, work: Path, models: VisionModels, models_dir: Path,
             "wall_s": round(time.monotonic() - began, 1)}
 
 
+def drill_restarts(name: str, work: Path, models: VisionModels, models_dir: Path,
+                   state: Path, faults: int, kind: str, seed: int = 7) -> dict[str, Any]:
+    """Runs of `edge run` that end in a fault (SIGKILL, or the clip gone), each followed by
+    a start as systemd would make it, then one last run to the end of the clip."""
+    rng = random.Random(seed)
+    clip = work / "clip.avi"
+    spare = work / "clip-spare.avi"
+    spare.write_bytes(clip.read_bytes())
+    with Store(state) as store:
+        enroll_sample_people(store, models, "DRILL")
+    broker = Broker(persistence=True).start()
+    collector = Collector(broker.port, name)
+    assert wait_until(lambda: collector.client.is_connected(), 10)
+    start = datetime(2026, 11, 2, tzinfo=timezone.utc)
+    edge = Path(sys.executable).with_name("edge")
+    codes = []
+    began = time.monotonic()
+    for attempt in range(faults + 1):
+        last = attempt == faults
+        config = work / f"{name}-{attempt}.toml"
+        config.write_text(
+            '[device]\nid = "drill"\nsite = "lab"\n'
+            f'[camera]\nsource = "file://{clip}"\nreplay_speed = {SPEED}\n'
+            f'loop = {"false" if last else "true"}\n'
+            f'replay_start = {start.strftime("%Y-%m-%dT%H:%M:%SZ")}\n'
+            f'[models]\ndir = "{models_dir}"\n'
+            '[analytics]\nmin_history_hours = 8\nring_weeks = 8\n'
+            '[identity]\nworker_process = false\n'
+            f'[mqtt]\nport = {broker.port}\nmin_level = 0\nstats_interval_s = 3600\n'
+            f'[storage]\nstate_dir = "{state}"\npartials_every_s = 1\n'
+            '[deployment]\npurpose = "research"\nlegal_basis = "fault drill"\n')
+        (state / "status.json").unlink(missing_ok=True)  # the last run's counts are not ours
+        process = subprocess.Popen([str(edge), "--config", str(config), "run"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not last:
+            target = rng.randint(40, 300) if kind == "sigkill" else rng.randint(340, 600)
+            wait_until(lambda t=target, p=process: _frames(state) >= t or p.poll() is not None,
+                       120)
+            if kind == "sigkill":
+                process.send_signal(signal.SIGKILL)
+            else:
+                clip.unlink()
+        codes.append(process.wait(120))
+        if not clip.exists():
+            clip.write_bytes(spare.read_bytes())
+        start = _resume_at(state)
+    with Store(state) as store:
+        hours = {p.person_id: store.hours_kept(p.person_id) for p in store.people()}
+        sent = [g for g in store.grades() if g.status == "graded"]
+    wait_until(lambda: len(set(collector.copies)) >= len(sent), 30)
+    collector.stop()
+    broker.close()
+    received = set(collector.copies)
+    return {"scenario": name, "exit": ",".join(map(str, codes)), "hours": hours,
+            "sent": len(sent), "received": len(received),
+            "lost": max(len(sent) - len(received), 0),
+            "duplicated": len(collector.copies) - len(received),
+            "wall_s": round(time.monotonic() - began, 1)}
+
+
+def _resume_at(state: Path) -> datetime:
+    """Where the replay clock goes on after a run: past everything stored or open, as the
+    wall clock would be after a restart (it never goes back)."""
+    status = json.loads((state / "status.json").read_text())
+    moments = [datetime.fromisoformat(status["clock"])]
+    with Store(state) as store:
+        newest = store.newest_hour()
+        moments += [] if newest is None else [newest + timedelta(hours=1)]
+        moments += [p.hour_start + timedelta(hours=1) for p in store.load_partials()]
+    return max(moments) + timedelta(minutes=1)
+
+
+def _frames(state: Path) -> int:
+    try:
+        return int(json.loads((state / "status.json").read_text()).get("frames", 0))
+    except (OSError, ValueError):
+        return 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--only", nargs="*", help="scenario names to run")
@@ -160,7 +248,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="edge-drill-") as folder:
         work = Path(folder)
         write_clip(demo_plan(seconds=14, anomaly_from_s=10), work / "clip.avi")
-        wanted = set(args.only or ["baseline", "broker", "disk", "clock-1970", "clock-back"])
+        wanted = set(args.only or ["baseline", "broker", "disk", "clock-1970", "clock-back",
+                                   "sigkill", "camera-gone"])
         if "baseline" in wanted:
             results.append(drill("baseline", work, models, models_dir, work / "s1", {}))
         if "broker" in wanted:
@@ -178,6 +267,12 @@ def main() -> None:
         if "clock-back" in wanted:
             results.append(drill("clock-back", work, models, models_dir, work / "s5",
                                  step_back(6, 14)))
+        if "sigkill" in wanted:
+            results.append(drill_restarts("sigkill", work, models, models_dir, work / "s6",
+                                          5, "sigkill"))
+        if "camera-gone" in wanted:
+            results.append(drill_restarts("camera-gone", work, models, models_dir,
+                                          work / "s7", 3, "camera"))
     print(f"{'scenario':12} {'exit':>4} {'hours (astronaut, cameraman)':>29} {'sent':>5} "
           f"{'received':>8} {'lost':>5} {'dup.':>5} {'wall s':>7}")
     for r in results:

@@ -59,7 +59,7 @@ class Service:
         self.settings = settings
         self.state_dir = settings.storage.state_dir
         if clock is None and settings.camera.replay_speed is not None:
-            clock = SimulatedClock(datetime.now(timezone.utc))
+            clock = SimulatedClock(settings.camera.replay_start or datetime.now(timezone.utc))
         self.clock = clock or SystemClock()
         self.replay_start = self.clock.now()
         self.notifier = notifier or Notifier()
