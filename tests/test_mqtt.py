@@ -274,6 +274,7 @@ def test_tls_refuses_what_it_cannot_verify(pki: dict[str, Path], state: Path,
         time.sleep(2.5)
         assert not publisher.connected.is_set()
         assert publisher.delivered == 0 and outbox_size(state) == 2  # kept, not lost
+        assert publisher.unreachable  # and said so (`mqtt_unreachable`), not silent
         publisher.stop()
     finally:
         broker.close()

@@ -212,6 +212,15 @@ class Publisher:
             except queue.Empty:
                 return
 
+    def _say_unreachable(self, reason: str) -> None:
+        """Once per outage: paho itself says nothing while it retries."""
+        if not self.unreachable:
+            self.unreachable = True
+            log.error("mqtt_unreachable", host=self.settings.mqtt.host,
+                      port=self.settings.mqtt.port, tls=self.settings.mqtt.ca_file is not None,
+                      reason=reason,
+                      action="alerts wait in the outbox; retrying with backoff up to 60 s")
+
     def _handle(self, event: str, value: Any, store: Store, in_flight: dict[int, str]) -> None:
         if event == "connected":
             if value.is_failure:
@@ -226,14 +235,14 @@ class Publisher:
                      port=self.settings.mqtt.port, protocol=self.settings.mqtt.protocol)
             self._emit("connected")
         elif event == "connect_failed":
-            if not self.unreachable:
-                self.unreachable = True
-                log.error("mqtt_unreachable", host=self.settings.mqtt.host,
-                          port=self.settings.mqtt.port, tls=self.settings.mqtt.ca_file is not None,
-                          action="alerts wait in the outbox; retrying with backoff up to 60 s")
+            self._say_unreachable("no connection, or the TLS handshake failed")
         elif event == "disconnected":
+            was_connected = self.connected.is_set()
             self.connected.clear()
             in_flight.clear()
+            if not was_connected:  # refused after the handshake (an unknown certificate)
+                self._say_unreachable(str(value))
+                return
             log.warning("mqtt_disconnected", reason=str(value))
             self._emit("disconnected", reason=str(value))
         elif event == "published":
