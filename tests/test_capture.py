@@ -242,3 +242,14 @@ def test_a_truncated_clip_is_an_error_not_an_end(tmp_path: Path, clip: Path) -> 
     cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
     with pytest.raises(CameraError, match="truncated or damaged"):
         frames(cut)
+
+
+def test_a_cameras_password_never_reaches_a_log() -> None:
+    """The description logged at start shows each element's properties: the RTSP URL's
+    credentials are left out (they had been logged whole), the port kept."""
+    plan = pipeline_for("rtsp://admin:s3cret@cam.local:554/h264", 640, 480, 24)
+    assert plan.properties["src"]["location"] == "rtsp://admin:s3cret@cam.local:554/h264"
+    text = plan.describe()
+    assert "s3cret" not in text and "admin" not in text and "cam.local:554/h264" in text
+    expert = PipelinePlan("rtspsrc location=rtsp://u:pw@cam/x ! appsink name=sink")
+    assert ":pw@" not in expert.describe() and "rtsp://cam/x" in expert.describe()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 from edge.capture.pipelines import PipelinePlan, parse_source, pipeline_for
 from edge.capture.sources import (
     FrameSource,
@@ -14,14 +12,6 @@ from edge.capture.sources import (
 )
 from edge.core.errors import ConfigError
 from edge.settings import CameraSettings
-
-
-def safe_source_name(uri: str) -> str:
-    """The source URI without credentials, for logs and the status file."""
-    parsed = urlparse(uri)
-    if parsed.username or parsed.password:
-        return parsed._replace(netloc=parsed.hostname or "").geturl()
-    return uri
 
 
 def open_source(camera: CameraSettings) -> tuple[FrameSource, bool, str]:

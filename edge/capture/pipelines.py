@@ -28,6 +28,7 @@ HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9a-f:.]{2,4
 # the characters RFC 3986 allows in a URL's user info, path and query, less "!" and quotes:
 # a camera's URL never needs them, and they are what a pipeline injection needs
 URL_PART = re.compile(r"[A-Za-z0-9._~%/:@&=+$,;?*()\[\]-]*")
+CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]+@")  # user:password@
 TEST_PATTERNS = ("smpte", "snow", "black", "white", "red", "green", "blue", "checkers-1",
                  "checkers-2", "checkers-4", "checkers-8", "circular", "blink", "smpte75",
                  "zone-plate", "gamut", "chroma-zone-plate", "solid-color", "ball", "smpte100",
@@ -51,10 +52,21 @@ class PipelinePlan:
     properties: dict[str, dict[str, str | int]] = field(default_factory=dict)
 
     def describe(self) -> str:
-        """For logs and status: the template with each element's properties shown."""
-        parts = [f"{name}.{key}={value!r}" for name, values in self.properties.items()
-                 for key, value in values.items()]
-        return self.template + (f"  [{', '.join(parts)}]" if parts else "")
+        """For logs and status: the template with each element's properties shown, without
+        the credentials of a camera's URL."""
+        parts = [f"{name}.{key}={safe_source_name(str(value))!r}"
+                 for name, values in self.properties.items() for key, value in values.items()]
+        template = CREDENTIALS.sub(r"\1", self.template)  # an expert's own pipeline, too
+        return template + (f"  [{', '.join(parts)}]" if parts else "")
+
+
+def safe_source_name(uri: str) -> str:
+    """The source URI without credentials, for logs and the status file."""
+    parsed = urlparse(uri)
+    if parsed.username or parsed.password:
+        host = parsed.netloc.rsplit("@", 1)[-1]  # host and port, as written
+        return parsed._replace(netloc=host).geturl()
+    return uri
 
 
 def _refuse(uri: str, problem: str, hint: str) -> ConfigError:

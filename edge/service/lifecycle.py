@@ -24,7 +24,8 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from edge.analytics.risk import RiskAnalytics, StoreUnavailable
-from edge.capture.open import open_source, safe_source_name
+from edge.capture.open import open_source
+from edge.capture.pipelines import safe_source_name
 from edge.capture.sources import Frame
 from edge.core.clock import Clock, SimulatedClock, SystemClock
 from edge.core.logs import get_logger
