@@ -201,14 +201,15 @@ class Store:
         finally:
             os.umask(old_umask)
 
-    def _view(self, mode: str) -> tuple[str | None, int, bool]:
-        """(store id, schema version, integrity ok) as a read-only connection sees the store
-        (``mode``: "immutable=1" reads the database file alone, "mode=ro" with its
-        write-ahead log applied; neither writes nor checkpoints anything)."""
+    def _view(self, mode: str, *, check: bool) -> tuple[str | None, int, bool]:
+        """(store id, schema version, integrity ok when ``check``) as a read-only connection
+        sees the store (``mode``: "immutable=1" reads the database file alone, "mode=ro" with
+        its write-ahead log applied; neither writes nor checkpoints anything)."""
         try:
             with contextlib.closing(sqlite3.connect(f"file:{self.path}?{mode}", uri=True)) as db:
                 version = int(db.execute("PRAGMA user_version").fetchone()[0])
-                healthy = db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+                healthy = not check or db.execute("PRAGMA integrity_check").fetchall() == [
+                    ("ok",)]
                 try:
                     row = db.execute("SELECT id FROM store_identity").fetchone()
                 except sqlite3.OperationalError:  # no such table (yet)
@@ -224,12 +225,15 @@ class Store:
         wal = Path(f"{self.path}-wal")
         if not self.path.is_file() or not wal.is_file() or wal.stat().st_size == 0:
             return None
-        own_id, own_version, own_healthy = self._view("immutable=1")
-        if own_id is None or not own_healthy:
-            return None  # a store not checkpointed yet, or damage the health check handles
-        log_id, log_version, log_healthy = self._view("mode=ro")
-        if log_id == own_id and log_version >= own_version and log_healthy:
-            return None  # its own log, left by a crash: SQLite applies it
+        own_id, own_version, _ = self._view("immutable=1", check=False)
+        if own_id is None:
+            return None  # a store not checkpointed yet (or one too damaged to say)
+        log_id, log_version, log_healthy = self._view("mode=ro", check=True)
+        # its own log (a crash) unless it breaks a file that is sound alone; the file alone
+        # is checked only then, as `_healthy` checks the store next anyway
+        if log_id == own_id and log_version >= own_version and (
+                log_healthy or not self._view("immutable=1", check=True)[2]):
+            return None
         # a log holding another store's identity, taking the schema back, or breaking the
         # file: it came from elsewhere. (A log that only rewrites ordinary pages of a store
         # laid out identically cannot be told apart: SQLite links no log to its database.)

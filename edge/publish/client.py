@@ -33,6 +33,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.core.clock import Clock, SystemClock, utc_text
+from edge.core.faults import Fault
 from edge.core.logs import get_logger
 from edge.publish.payload import (
     STATUS_OFFLINE,
@@ -97,7 +98,8 @@ class Publisher:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_connect_fail = self._on_connect_fail
-        self.unreachable = False  # said once when the broker cannot be reached, once back
+        self.reachability = Fault("mqtt_unreachable", "mqtt_reachable",
+                                  "alerts wait in the outbox; retrying with backoff up to 60 s")
         self.client.on_publish = self._on_publish
 
     # --- paho callbacks: tiny, they only report -------------------------------------------
@@ -212,14 +214,10 @@ class Publisher:
             except queue.Empty:
                 return
 
-    def _say_unreachable(self, reason: str) -> None:
-        """Once per outage: paho itself says nothing while it retries."""
-        if not self.unreachable:
-            self.unreachable = True
-            log.error("mqtt_unreachable", host=self.settings.mqtt.host,
-                      port=self.settings.mqtt.port, tls=self.settings.mqtt.ca_file is not None,
-                      reason=reason,
-                      action="alerts wait in the outbox; retrying with backoff up to 60 s")
+    @property
+    def unreachable(self) -> bool:
+        """The broker could not be reached since the last connection (paho says nothing)."""
+        return self.reachability.problem is not None
 
     def _handle(self, event: str, value: Any, store: Store, in_flight: dict[int, str]) -> None:
         if event == "connected":
@@ -230,18 +228,20 @@ class Publisher:
             in_flight.clear()  # resend whatever was not acknowledged before
             self.client.publish(self.topics.status, STATUS_ONLINE, qos=1, retain=True)
             self.connected.set()
-            self.unreachable = False
+            self.reachability.update(None)
             log.info("mqtt_connected", host=self.settings.mqtt.host,
                      port=self.settings.mqtt.port, protocol=self.settings.mqtt.protocol)
             self._emit("connected")
         elif event == "connect_failed":
-            self._say_unreachable("no connection, or the TLS handshake failed")
+            self.reachability.update(f"{self.settings.mqtt.host}:{self.settings.mqtt.port}: no "
+                                     "connection, or the TLS handshake failed")
         elif event == "disconnected":
             was_connected = self.connected.is_set()
             self.connected.clear()
             in_flight.clear()
             if not was_connected:  # refused after the handshake (an unknown certificate)
-                self._say_unreachable(str(value))
+                self.reachability.update(f"{self.settings.mqtt.host}:{self.settings.mqtt.port}: "
+                                         f"refused after the handshake ({value})")
                 return
             log.warning("mqtt_disconnected", reason=str(value))
             self._emit("disconnected", reason=str(value))

@@ -28,6 +28,7 @@ from edge.capture.open import open_source
 from edge.capture.pipelines import safe_source_name
 from edge.capture.sources import Frame
 from edge.core.clock import Clock, SimulatedClock, SystemClock
+from edge.core.faults import Fault
 from edge.core.logs import get_logger
 from edge.core.records import RiskGrade
 from edge.publish.client import Publisher
@@ -35,7 +36,6 @@ from edge.publish.outbox import alerts_for
 from edge.sdnotify import Notifier
 from edge.secrets import device_key
 from edge.service.clockcheck import ClockCheck
-from edge.service.faults import Fault
 from edge.service.lawful import check_lawful_use
 from edge.service.status import LoopStats, write_status
 from edge.settings import Settings
@@ -74,7 +74,8 @@ class Service:
         self._frames: queue.Queue[Frame | None] = queue.Queue(maxsize=1)
         self._capture: threading.Thread | None = None
         self.capture_failure: str | None = None  # why the camera stopped, if it failed
-        self._publisher_down = False
+        self.publisher_fault = Fault("publisher_stuck", "publisher_alive",
+                                     "no more watchdog pings: systemd restarts the service")
         self.storage = Fault("storage_failed", "storage_recovered", "closed hours are kept "
                              "in memory and stored when space is back")
         self.clock_fault = Fault("clock_untrusted", "clock_trusted", "observations are not "
@@ -187,14 +188,7 @@ class Service:
             try:
                 frame = self._frames.get(timeout=1.0)
             except queue.Empty:  # no frame: still say so (status and stats do not freeze)
-                now = time.monotonic()
-                if now - last_status >= 2.0:
-                    self._report_status("running")
-                    last_status = now
-                if now - last_metrics >= 5.0:
-                    self.publisher.update_metrics(**self.stats.metrics(self.source.reconnects,
-                                                                      self.faults()))
-                    last_metrics = now
+                last_status, last_metrics = self._report(last_status, last_metrics)
                 continue
             if frame is None:
                 break
@@ -208,28 +202,36 @@ class Service:
             if now - last_watchdog >= 1.0:
                 # only while frames are really processed and alerts can really leave: a dead
                 # or stuck publisher stops the pings, and systemd restarts the service
-                if self.publisher.alive:
+                self.publisher_fault.update(
+                    None if self.publisher.alive else
+                    f"the MQTT publisher's loop is stuck or dead ({self.publisher.restarts} "
+                    "restarts)")
+                if self.publisher_fault.problem is None:
                     self.notifier.watchdog()
-                elif not self._publisher_down:
-                    log.error("publisher_stuck", action="no more watchdog pings: systemd "
-                              "restarts the service", restarts=self.publisher.restarts)
-                self._publisher_down = not self.publisher.alive
                 last_watchdog = now
             if now - last_status >= 2.0:
                 self._refresh_people()
-                self._report_status("running")
-                last_status = now
+            last_status, last_metrics = self._report(last_status, last_metrics)
             if now - last_partials >= self.settings.storage.partials_every_s:
                 self._save_open_hours()  # a crash loses at most this much of an open hour
                 last_partials = now
-            if now - last_metrics >= 5.0:
-                self.publisher.update_metrics(**self.stats.metrics(self.source.reconnects,
-                                                                      self.faults()))
-                last_metrics = now
             if self.on_progress is not None:
                 self.on_progress(self)
             if self.max_frames is not None and self.stats.frames >= self.max_frames:
                 break
+
+    def _report(self, last_status: float, last_metrics: float) -> tuple[float, float]:
+        """status.json every 2 s and the stats topic's figures every 5 s, frames or not;
+        returns when each was last done."""
+        now = time.monotonic()
+        if now - last_status >= 2.0:
+            self._report_status("running")
+            last_status = now
+        if now - last_metrics >= 5.0:
+            self.publisher.update_metrics(**self.stats.metrics(self.source.reconnects,
+                                                              self.faults()))
+            last_metrics = now
+        return last_status, last_metrics
 
     def process(self, frame: Frame) -> list[RiskGrade]:
         """One frame through the pipeline and the analytics; the grades of hours it closed."""
@@ -239,21 +241,16 @@ class Service:
         started = time.perf_counter()
         at = self.clock.now()
         self.clock_fault.update(self.clock_check.problem(at))
-        if self.clock_fault.problem is not None:  # nothing can be dated: nothing is aggregated
-            self.stats.count_frame(result, self.analytics.hour_of(at),
-                                   (time.perf_counter() - started) * 1000)
-            return []
-        try:
-            grades = (self.analytics.observe((f.person_id, f.vector, at) for f in result.analysed
-                                             if f.person_id is not None and f.vector is not None)
-                      + self.analytics.tick())
-        except StoreUnavailable as exc:  # the hours wait in memory; retried every few s
-            self.storage.update(str(exc))
-            grades = []
-        else:
-            if grades:  # hours were written: the store takes writes again
-                self.storage.update(None)
+        grades: list[RiskGrade] = []
+        if self.clock_fault.problem is None:  # else nothing can be dated: nothing aggregated
+            try:
+                grades = (self.analytics.observe(
+                    (f.person_id, f.vector, at) for f in result.analysed
+                    if f.person_id is not None and f.vector is not None) + self.analytics.tick())
+            except StoreUnavailable as exc:  # the hours wait in memory; retried every few s
+                self.storage.update(str(exc))
         if grades:
+            self.storage.update(None)  # hours were written: the store takes writes again
             self.clock_check.saw_hours(g.hour_start for g in grades)
             self._took_grades(grades)
         analytics_ms = (time.perf_counter() - started) * 1000
@@ -352,7 +349,8 @@ class Service:
         return [name for name, on in (("camera", self.source.problem is not None),
                                       ("storage", self.storage.problem is not None),
                                       ("clock", self.clock_fault.problem is not None),
-                                      ("publisher", not self.publisher.alive)) if on]
+                                      ("publisher", self.publisher_fault.problem is not None))
+                if on]
 
     def _outbox_counts(self) -> dict[str, int]:
         try:
@@ -363,8 +361,8 @@ class Service:
     def _report_status(self, state: str) -> None:
         """status.json for `edge status`, and the one-line systemd status."""
         tracker = self.pipeline.tracker
-        if state == "running" and not self.publisher.alive:
-            state = "degraded: the MQTT publisher is stuck or dead (systemd restarts it)"
+        if state == "running" and self.publisher_fault.problem is not None:
+            state = f"degraded: {self.publisher_fault.problem} (systemd restarts the service)"
         elif state == "running" and self.source.problem is not None:
             state = f"degraded: no frames from the camera ({self.source.problem})"
         elif state == "running" and self.clock_fault.problem is not None:
