@@ -314,14 +314,88 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
+    import getpass
+
     from edge.central.alerts import watch_alerts
 
     if not 1 <= args.port <= 65535:
         raise EdgeError(f"--port {args.port}: must be between 1 and 65535")
+    password = os.environ.get("EDGE_ALERTS_PASSWORD")
+    if args.username and password is None and sys.stdin.isatty():
+        password = getpass.getpass(f"broker password for {args.username}: ")
     watch_alerts(args.broker, args.port, args.topic_prefix, ca_file=args.ca_file,
                  cert_file=args.cert_file, key_file=args.key_file, count=args.count,
-                 timeout=args.timeout)
+                 timeout=args.timeout, username=args.username, password=password,
+                 as_json=args.json)
     return 0
+
+
+def cmd_reveal(args: argparse.Namespace) -> int:
+    """Who is behind a pseudonym, on the device that made it; audited, reason required."""
+    from datetime import datetime, timedelta, timezone
+
+    from edge.publish.pseudonym import PSEUDONYM_HEX, periods_between, resolve
+    from edge.secrets import device_key
+
+    alias = args.pseudonym.strip().lower()
+    if not re.fullmatch(f"[0-9a-f]{{{PSEUDONYM_HEX}}}", alias):
+        raise EdgeError(f"{printable(args.pseudonym)!r} is not a pseudonym",
+                        f"copy the {PSEUDONYM_HEX} hexadecimal digits from the alert")
+    reason = args.reason.strip()
+    if len(reason) < 5 or not reason.isprintable():
+        raise EdgeError("--reason: say why (at least 5 printable characters); it is kept in "
+                        "the audit log", 'e.g. --reason "alert 3f2a... follow-up by OH"')
+    settings = _settings(args)
+    with _store_holding(settings, alias) as store:
+        now = datetime.now(timezone.utc)
+        periods = periods_between(now - timedelta(weeks=settings.analytics.ring_weeks), now,
+                                  settings.mqtt.pseudonym_rotation)
+        people = {p.person_id: p for p in store.people()}
+        found = resolve(alias, people, device_key(settings.storage.state_dir), periods)
+        operator = os.environ.get("SUDO_USER") or os.environ.get("USER") or str(os.getuid())
+        store.audit_reveal(now, operator, alias, reason, found is not None)
+    if found is None:
+        print(f"{alias}: nobody enrolled on this device has this pseudonym in the periods "
+              f"still held ({', '.join(p or 'no rotation' for p in periods)}); the look-up "
+              "is in the audit log")
+        return 1
+    person = people[found[0]]
+    print(f"{alias} ({found[1] or 'no rotation'}): {person.person_id}, consent "
+          f"{printable(person.consent_ref)} of {printable(person.consent_date)}")
+    print("this reveal is in the audit log (`edge audit`)")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    store = _existing_store(settings)
+    rows = [] if store is None else store.reveal_audit()
+    if store is not None:
+        store.close()
+    if args.json:
+        print(json.dumps([{"at": at, "operator": op, "pseudonym": alias, "reason": why,
+                           "found": found} for at, op, alias, why, found in rows], indent=2))
+        return 0
+    if not rows:
+        print("no reveals recorded")
+    for at, operator, alias, why, found in rows:
+        print(f"{at}  {printable(operator):12} {alias}  {'found' if found else 'not found':9} "
+              f"{printable(why)}")
+    return 0
+
+
+def cmd_central(args: argparse.Namespace) -> int:
+    try:
+        from edge.central import commands
+    except ImportError as exc:  # a device: the collector's packages are not installed there
+        raise EdgeError(f"the collector's packages are not installed here ({exc.name})",
+                        "on the central machine: pip install 'edge-emotion-risk[central]', "
+                        "or run tools/install.sh --central") from None
+    settings = load_settings(args.config).central
+    configure_logging("central", args.log_level)
+    handler = {"run": commands.run, "add": commands.user_add, "remove": commands.user_remove,
+               "list": commands.user_list}[args.central_action]
+    return handler(settings, args)
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
@@ -488,9 +562,44 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--ca-file")
     alerts.add_argument("--cert-file")
     alerts.add_argument("--key-file")
+    alerts.add_argument("--username", help="broker user; the password comes from "
+                        "$EDGE_ALERTS_PASSWORD, else it is asked for")
     alerts.add_argument("--count", type=int, help="stop after this many alerts")
     alerts.add_argument("--timeout", type=float, help="stop after this many seconds")
+    alerts.add_argument("--json", action="store_true", help="one JSON object per line")
     alerts.set_defaults(func=cmd_alerts)
+
+    reveal = sub.add_parser("reveal", help="who is behind an alert's pseudonym (on the "
+                            "device that sent it; audited)")
+    reveal.add_argument("pseudonym")
+    reveal.add_argument("--reason", required=True, help="why: kept in the audit log")
+    reveal.set_defaults(func=cmd_reveal)
+
+    audit = sub.add_parser("audit", help="every reveal of a pseudonym on this device")
+    audit.add_argument("--json", action="store_true")
+    audit.set_defaults(func=cmd_audit)
+
+    central = sub.add_parser("central", help="the central collector and web console").\
+        add_subparsers(dest="central_command", required=True, metavar="ACTION")
+    central_run = central.add_parser("run", help="collect alerts into the database and "
+                                     "serve the console (until SIGTERM)")
+    central_run.add_argument("--client-id", help="this replica's MQTT client id "
+                             "(default: central.client_id, else edge-central-<host name>)")
+    central_run.set_defaults(func=cmd_central, central_action="run")
+    user = central.add_parser("user", help="console accounts").add_subparsers(
+        dest="user_command", required=True, metavar="ACTION")
+    user_add = user.add_parser("add", help="add a user, or grant a role at another site")
+    user_add.add_argument("name")
+    user_add.add_argument("--role", required=True, choices=["viewer", "responder", "admin"])
+    user_add.add_argument("--site", help="the role holds at this site only (default: all)")
+    user_add.add_argument("--password-stdin", action="store_true",
+                          help="read the password from standard input")
+    user_add.set_defaults(func=cmd_central, central_action="add")
+    user_remove = user.add_parser("remove", help="remove a user and every grant")
+    user_remove.add_argument("name")
+    user_remove.set_defaults(func=cmd_central, central_action="remove")
+    user.add_parser("list", help="users and their roles").set_defaults(
+        func=cmd_central, central_action="list")
 
     outbox = sub.add_parser("outbox", help="what waits to be sent, and why")
     outbox.set_defaults(func=cmd_outbox)
@@ -501,7 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="only the vision pipeline on the bundled photos (seconds)")
     demo.add_argument("--seconds", type=float, default=60.0, help="clip length")
     demo.set_defaults(func=cmd_demo)
-    for action in (sub, config, models):  # every subcommand, before or after its name
+    for action in (sub, config, models, central, user):  # before or after its name
         for subcommand in action.choices.values():
             _global_options(defaults=False, options=subcommand)
     return parser

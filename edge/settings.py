@@ -42,6 +42,7 @@ CONFIG_ENV = "EDGE_CONFIG"
 # box. Defaults are found through it, so a command works from any folder.
 APP_ROOT = Path(__file__).resolve().parents[1]
 INSTALLED_STATE_DIR = Path("/var/lib/edge")  # tools/install.sh makes it
+INSTALLED_CENTRAL_DIR = Path("/var/lib/edge-central")  # the collector's unit makes it
 DEFAULT_CONFIG_PATHS = (Path("/etc/edge/edge.toml"), APP_ROOT / "config" / "edge.toml")
 
 
@@ -200,32 +201,37 @@ class MqttSettings(Section):
                                    description="resend a refused alert after")
     stats_interval_s: float = Field(default=60.0, ge=1.0, le=86_400.0)
 
-    @field_validator("ca_file", "cert_file", "key_file")
-    @classmethod
-    def _readable(cls, value: Path | None) -> Path | None:
-        if value is None:
-            return None
-        value = from_app_root(value)
-        try:
-            with value.open("rb"):
-                pass
-        except FileNotFoundError:
-            raise ValueError(f"file {str(value)!r} not found") from None
-        except PermissionError:
-            raise ValueError(f"file {str(value)!r} cannot be read by this user (permission "
-                             "denied): the service user needs read access to it and to "
-                             "its folders, e.g. mode 0640 root:edge in a 0750 folder") from None
-        except IsADirectoryError:
-            raise ValueError(f"{str(value)!r} is a folder, not a file") from None
-        return value
+    _readable = field_validator("ca_file", "cert_file", "key_file")(
+        lambda value: readable_file(value))
+    _pairs = model_validator(mode="after")(lambda self: client_certificate_pairs(self))
 
-    @model_validator(mode="after")
-    def _pairs(self) -> MqttSettings:
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together: set both or neither")
-        if self.cert_file is not None and self.ca_file is None:
-            raise ValueError("a client certificate needs TLS: set ca_file too")
-        return self
+
+def readable_file(value: Path | None) -> Path | None:
+    """A file named in the settings (relative: in the app folder) that this user can read."""
+    if value is None:
+        return None
+    value = from_app_root(value)
+    try:
+        with value.open("rb"):
+            pass
+    except FileNotFoundError:
+        raise ValueError(f"file {str(value)!r} not found") from None
+    except PermissionError:
+        raise ValueError(f"file {str(value)!r} cannot be read by this user (permission "
+                         "denied): the service user needs read access to it and to "
+                         "its folders, e.g. mode 0640 root:edge in a 0750 folder") from None
+    except IsADirectoryError:
+        raise ValueError(f"{str(value)!r} is a folder, not a file") from None
+    return value
+
+
+def client_certificate_pairs(section: Any) -> Any:
+    """A client certificate and its key go together, and need TLS (a CA)."""
+    if (section.cert_file is None) != (section.key_file is None):
+        raise ValueError("cert_file and key_file go together: set both or neither")
+    if section.cert_file is not None and section.ca_file is None:
+        raise ValueError("a client certificate needs TLS: set ca_file too")
+    return section
 
 
 def from_app_root(path: Path) -> Path:
@@ -263,6 +269,76 @@ class StorageSettings(Section):
         "often, so a crash or a power cut loses at most this much of it")
 
 
+def _default_central_dir() -> Path:
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"])
+    if INSTALLED_CENTRAL_DIR.is_dir():
+        return INSTALLED_CENTRAL_DIR
+    return APP_ROOT / "state-central"
+
+
+class CentralSettings(Section):
+    """The central collector and its web console (`edge central run`), at the broker's side.
+
+    Secrets never live here: the broker password comes from EDGE_CENTRAL__PASSWORD or the
+    systemd credential `central-mqtt-password`, the database URL from EDGE_CENTRAL__DATABASE
+    or `central-database-url`, the console's session key from `central-session-key` (else
+    one is made once in state_dir)."""
+
+    host: str = Field(default="127.0.0.1", min_length=1, max_length=253,
+                      pattern=r"^[A-Za-z0-9]([A-Za-z0-9.:_-]*[A-Za-z0-9])?$",
+                      description="the broker the devices publish to")
+    port: int = Field(default=1883, ge=1, le=65535)
+    topic_prefix: str = Field(default="edge", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+                              max_length=64)
+    client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+                                  description="default: edge-central-<host name>; each "
+                                  "replica needs its own, the same across its restarts")
+    share_group: str = Field(default="edge-central", pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                             description="replicas in one group split the alerts")
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=60, le=4_294_967_295,
+                                  description="how long the broker keeps alerts for a "
+                                  "collector that is down")
+    keepalive: int = Field(default=30, ge=5, le=3600)
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: Path | None = Field(default=None, description="CA bundle; setting it turns TLS on")
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    database: SecretStr | None = Field(
+        default=None, description="postgresql://user@host/db for a fleet; default: SQLite "
+        "central.db in state_dir")
+    state_dir: Path = Field(default_factory=_default_central_dir)
+    listen_host: str = Field(default="127.0.0.1", min_length=1, max_length=253)
+    listen_port: int = Field(default=8080, ge=0, le=65535, description="the console; 0: none")
+    https_cert_file: Path | None = Field(default=None, description="serve the console over "
+                                         "HTTPS with this certificate (PEM)")
+    https_key_file: Path | None = None
+    secure_cookies: bool = Field(default=True, description="session cookies only over HTTPS "
+                                 "(browsers treat http://localhost as secure)")
+    stale_after_s: float = Field(default=180.0, ge=5.0, le=86_400.0,
+                                 description="a device whose stats stop this long is stale")
+    max_message_bytes: int = Field(default=4096, ge=256, le=1_048_576,
+                                   description="larger messages are rejected, not parsed")
+    session_hours: float = Field(default=8.0, gt=0.0, le=720.0,
+                                 description="a console log-in lasts this long")
+
+    _readable = field_validator("ca_file", "cert_file", "key_file", "https_cert_file",
+                                "https_key_file")(lambda value: readable_file(value))
+    _pairs = model_validator(mode="after")(lambda self: client_certificate_pairs(self))
+
+    @field_validator("state_dir")
+    @classmethod
+    def _absolute_central_dir(cls, value: Path) -> Path:
+        return from_app_root(value)
+
+    @model_validator(mode="after")
+    def _https_pair(self) -> CentralSettings:
+        if (self.https_cert_file is None) != (self.https_key_file is None):
+            raise ValueError("https_cert_file and https_key_file go together")
+        return self
+
+
 class DeploymentSettings(Section):
     purpose: Literal["medical", "safety", "research"] | None = Field(
         default=None, description="why emotions are inferred here; see README 'Lawful use'")
@@ -295,6 +371,7 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     storage: StorageSettings = StorageSettings()
     deployment: DeploymentSettings = DeploymentSettings()
+    central: CentralSettings = CentralSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -373,7 +450,8 @@ def describe_validation_error(exc: ValidationError, path: Path | None) -> str:
             continue
         message = str(error["msg"]).removeprefix("Value error, ")
         value = error.get("input")
-        secret = any("password" in str(part) or "secret" in str(part) for part in loc)
+        secret = any(word in str(part) for part in loc
+                     for word in ("password", "secret", "database"))
         shown = f" = {value!r}" if not isinstance(value, dict) and not secret else ""
         lines.append(f"{origin}: {key}{shown}: {message}")
     return "\n".join(lines)

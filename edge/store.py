@@ -93,6 +93,18 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE store_identity (id TEXT NOT NULL);
     INSERT INTO store_identity(id) VALUES (lower(hex(randomblob(16))));
     """,
+    # 4: every reveal of who is behind a pseudonym (`edge reveal`): when, by whom, why, and
+    # which pseudonym; never the person, so `edge forget` has nothing here to erase
+    """
+    CREATE TABLE reveal_audit (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        at         TEXT NOT NULL,
+        operator   TEXT NOT NULL,
+        pseudonym  TEXT NOT NULL,
+        reason     TEXT NOT NULL,
+        found      INTEGER NOT NULL
+    );
+    """,
 )
 
 
@@ -517,6 +529,18 @@ class Store:
             "SELECT message_id, state, attempts, last_error FROM outbox ORDER BY id")]
 
     # --- data subject rights -----------------------------------------------------------
+    def audit_reveal(self, at: datetime, operator: str, pseudonym: str, reason: str,
+                     found: bool) -> None:
+        with self.transaction():
+            self._db.execute("INSERT INTO reveal_audit (at, operator, pseudonym, reason, found) "
+                             "VALUES (?, ?, ?, ?, ?)",
+                             (utc_text(at), operator, pseudonym, reason, int(found)))
+
+    def reveal_audit(self) -> list[tuple[str, str, str, str, bool]]:
+        """(at, operator, pseudonym, reason, found), oldest first."""
+        return [(r[0], r[1], r[2], r[3], bool(r[4])) for r in self._db.execute(
+            "SELECT at, operator, pseudonym, reason, found FROM reveal_audit ORDER BY id")]
+
     def people_signature(self) -> tuple[int, int, int]:
         """Changes whenever someone is enrolled or forgotten (the service polls it)."""
         row = self._db.execute(

@@ -7,7 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from central_support import fresh_postgres
 
+from edge.central.database import Database
+from edge.demos.postgres import Postgres, postgres_bin
 from edge.models.prepare import prepare_models
 from edge.settings import Settings
 from edge.vision.loader import VisionModels
@@ -50,3 +53,26 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, models_dir: Path) -
     monkeypatch.setenv("EDGE_MODELS__DIR", str(models_dir))
     monkeypatch.setenv("EDGE_STORAGE__STATE_DIR", str(state))
     return state
+
+
+# --- the collector's databases (tests/test_central*.py) ---------------------------------------
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL's server is not installed (`make test` installs it as root)")
+    server = Postgres().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """The same tests on the embedded default and on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'central.db'}"
+    else:
+        url = fresh_postgres(request.getfixturevalue("postgres_server"))
+    db = Database(url)
+    db.migrate()
+    yield db
+    db.close()

@@ -1,7 +1,7 @@
 """A device process for the fault tests: commits alerts to the outbox and publishes them.
 
 Usage: python tests/device_process.py STATE_DIR --port P [--submit N] [--interval S]
-       [--stay] [--protocol 5]
+       [--stay] [--protocol 5] [--device ID]
 
 Prints each alert's message id once it is committed (so the test knows what was sent),
 then "drained" when the outbox is empty. With --stay it keeps running until SIGTERM,
@@ -37,9 +37,10 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=0.0)
     parser.add_argument("--stay", action="store_true")
     parser.add_argument("--protocol", default="5")
+    parser.add_argument("--device", default="entrance-01")
     args = parser.parse_args()
-    configure_logging("entrance-01", "WARNING", json=True)
-    settings = Settings(device={"id": "entrance-01", "site": "hq"},
+    configure_logging(args.device, "WARNING", json=True)
+    settings = Settings(device={"id": args.device, "site": "hq"},
                         mqtt={"port": args.port, "protocol": args.protocol},
                         storage={"state_dir": args.state_dir})
     stopping = False

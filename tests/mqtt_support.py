@@ -24,6 +24,7 @@ class Subscriber:
     client_id: str = "test-subscriber"
     tls: dict[str, str] | None = None
     messages: list[tuple[str, bytes, bool]] = field(default_factory=list)
+    reasons: list[str | None] = field(default_factory=list)  # each message's `reason` property
     subscribed: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> Subscriber:
@@ -50,8 +51,11 @@ class Subscriber:
             client.subscribe([(topic, 1) for topic in self.topics])
 
     def _on_message(self, _client, _userdata, message) -> None:
+        properties = getattr(message, "properties", None)
+        reason = dict(getattr(properties, "UserProperty", [])).get("reason")
         with self._lock:
             self.messages.append((message.topic, bytes(message.payload), bool(message.retain)))
+            self.reasons.append(reason)
 
     def payloads(self, kind: str = "risk") -> list[dict]:
         with self._lock:
@@ -64,6 +68,12 @@ class Subscriber:
     def statuses(self) -> list[bytes]:
         with self._lock:
             return [p for t, p, _r in self.messages if t.endswith("/status")]
+
+    def status_reasons(self) -> list[tuple[bytes, str | None]]:
+        """Each status message with its `reason` property."""
+        with self._lock:
+            return [(p, r) for (t, p, _r), r in zip(self.messages, self.reasons)
+                    if t.endswith("/status")]
 
     def stop(self) -> None:
         self.client.disconnect()

@@ -54,7 +54,7 @@ def assert_private(subscriber: Subscriber) -> None:
                 assert set(body) == ALLOWED_FIELDS
             assert not any(isinstance(v, (list, dict)) for v in body.values())
         else:
-            assert payload in (b"online", b"offline", b"stopped")
+            assert payload in (b"online", b"offline")  # availability: nothing else
 
 
 @pytest.fixture
@@ -157,20 +157,25 @@ def test_device_killed_with_alerts_pending(broker: Broker, state: Path) -> None:
     subscriber.stop()
 
 
-def test_will_on_kill_and_stopped_on_clean_stop(broker: Broker, state: Path) -> None:
+def test_availability_online_offline_with_the_reason_beside_it(broker: Broker,
+                                                               state: Path) -> None:
+    """Home Assistant's convention: only `online`/`offline` on the retained status; why is
+    in the MQTT 5 user property `reason` (the will says `connection lost`)."""
     subscriber = Subscriber(broker.port, ["edge/hq/entrance-01/status"]).start()
     device = start_device(state, broker.port, "--stay")
-    assert wait_until(lambda: b"online" in subscriber.statuses(), 15)
+    assert wait_until(lambda: (b"online", "running") in subscriber.status_reasons(), 15)
     device.send_signal(signal.SIGKILL)
     device.wait(10)
-    assert wait_until(lambda: subscriber.statuses()[-1:] == [b"offline"], 15)
+    assert wait_until(lambda: subscriber.status_reasons()[-1:] == [(b"offline",
+                                                                    "connection lost")], 15)
     device = start_device(state, broker.port, "--stay")
     assert wait_until(lambda: subscriber.statuses()[-1:] == [b"online"], 15)
     device.send_signal(signal.SIGTERM)
     assert device.wait(15) == 0
-    assert wait_until(lambda: subscriber.statuses()[-1:] == [b"stopped"], 15)
+    assert wait_until(lambda: subscriber.status_reasons()[-1:] == [(b"offline", "stopped")], 15)
     time.sleep(0.5)
-    assert subscriber.statuses()[-1] == b"stopped"  # a clean stop never says offline
+    assert subscriber.status_reasons()[-1] == (b"offline", "stopped")
+    assert set(subscriber.statuses()) == {b"online", b"offline"}
     subscriber.stop()
 
 

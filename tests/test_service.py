@@ -127,7 +127,7 @@ def test_clip_to_alerts(tmp_path: Path, models_dir: Path, vision_models: VisionM
                                  for g in risky)
             assert store.outbox_counts() == {}
         assert wait_until(lambda: len(subscriber.message_ids()) >= len(risky), 10)
-        assert subscriber.statuses()[-1] == b"stopped"
+        assert subscriber.status_reasons()[-1] == (b"offline", "stopped")
         assert read_status(state)["state"] == "stopped"
         kinds = {m.split("\n")[0].split("=")[0] for m in listener.messages}
         assert {"READY", "WATCHDOG", "STATUS", "STOPPING"} <= kinds
@@ -177,7 +177,8 @@ def test_run_as_a_process_notify_and_sigterm(tmp_path: Path, models_dir: Path) -
         process.send_signal(signal.SIGTERM)
         _out, err = process.communicate(timeout=30)
         assert process.returncode == 0, err
-        assert wait_until(lambda: subscriber.statuses()[-1:] == [b"stopped"], 10)
+        assert wait_until(lambda: subscriber.status_reasons()[-1:] == [(b"offline", "stopped")],
+                          10)
         assert any(m.startswith("STOPPING=1") for m in listener.messages)
         status = json.loads((tmp_path / "state" / "status.json").read_text())
         assert status["state"] == "stopped" and status["frames"] > 0

@@ -2,7 +2,7 @@
 # One set-up step shared by `make demo`, `make test` and tools/install.sh: system packages,
 # the virtual environment, and the models. Idempotent: a second run only checks.
 #
-#   bootstrap.sh           the runtime and the `demo` extra (make demo)
+#   bootstrap.sh           the runtime, the `demo` and `central` extras (make demo)
 #   bootstrap.sh --test    also the `test` extra and the type stubs (make test)
 #   bootstrap.sh --device  the runtime only: what a box needs (tools/install.sh)
 #
@@ -15,9 +15,9 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
 WITH_TEST=0
-EXTRAS="[demo]"
+EXTRAS="[demo,central]"
 case "${1:-}" in
-    --test) WITH_TEST=1; EXTRAS="[demo,test]" ;;
+    --test) WITH_TEST=1; EXTRAS="[demo,central,test]" ;;
     --device) EXTRAS="" ;;
     "") ;;
     *) echo "usage: $0 [--test|--device]" >&2; exit 2 ;;
@@ -55,6 +55,9 @@ checks=(
 if [ "$WITH_TEST" = 1 ]; then
     checks+=("command -v openssl|openssl")  # the tests make a throwaway PKI
     checks+=("command -v systemd-analyze|systemd")  # the tests verify the unit
+    # the collector's tests: a throwaway PostgreSQL server, and the console in a real browser
+    checks+=("ls /usr/lib/postgresql/*/bin/initdb|postgresql")
+    checks+=("test -x /usr/bin/chromium|chromium")
 fi
 missing=()
 for entry in "${checks[@]}"; do

@@ -1,8 +1,10 @@
-"""``edge alerts``: the central side's live view of risk alerts, de-duplicated by message id.
+"""``edge alerts``: a live terminal view of risk alerts, de-duplicated by message id.
 
-For the people who read alerts at the central broker. Subscribes to every device's risk
-and status topics under a prefix and prints one line per new alert; a resent copy (same
-message id) is counted, not shown twice.
+For a look at what the devices send right now. Subscribes to every device's risk and
+status topics under a prefix and prints one line per new alert (``--json``: one JSON object
+per line); a resent copy (same message id) is counted, not shown twice. It keeps nothing:
+alerts published while it is not running are the collector's (`edge central run`), which
+holds a persistent session and a database.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pydantic import ValidationError
 
 from edge.core.errors import EdgeError
 from edge.core.text import printable
-from edge.publish.payload import RiskAlert
+from edge.publish.payload import REASON_PROPERTY, RiskAlert
 from edge.publish.tls import use_tls
 from edge.publish.topics import Topics
 
@@ -40,19 +42,27 @@ class AlertView:
     duplicates: int = 0
     malformed: int = 0
     alerts: list[RiskAlert] = field(default_factory=list)
+    as_json: bool = False
 
-    def handle(self, topic: str, payload: bytes) -> None:
+    def _say(self, line: str, record: dict[str, Any]) -> None:
+        print(json.dumps(record) if self.as_json else line, file=self.out, flush=True)
+
+    def handle(self, topic: str, payload: bytes, reason: str | None = None) -> None:
         if topic.endswith("/status"):
-            device = "/".join(topic.split("/")[-3:-1])
-            print(f"{_now():20} {printable(device)}: {printable(payload.decode(errors='replace'))}",
-                  file=self.out, flush=True)
+            site, device = topic.split("/")[-3:-1]
+            status = payload.decode(errors="replace")
+            why = f" ({reason})" if reason else ""
+            self._say(f"{_now():20} {printable(site)}/{printable(device)}: "
+                      f"{printable(status)}{printable(why)}",
+                      {"kind": "status", "received": _now(), "site": site, "device": device,
+                       "status": status, "reason": reason})
             return
         try:
             alert = RiskAlert.model_validate_json(payload)
         except (ValidationError, json.JSONDecodeError):
             self.malformed += 1
-            print(f"{_now():20} ignored a malformed message on {printable(topic)}",
-                  file=self.out, flush=True)
+            self._say(f"{_now():20} ignored a malformed message on {printable(topic)}",
+                      {"kind": "malformed", "received": _now(), "topic": topic})
             return
         if alert.message_id in self.seen:
             self.duplicates += 1
@@ -61,9 +71,10 @@ class AlertView:
         self.alerts.append(alert)
         # every field is printed as visible text: a payload's escape sequences could clear
         # the screen and print a fake "All clear"
-        print(f"{_now():20} {printable(alert.site):10} {printable(alert.device):14} "
-              f"{alert.person:16} {printable(alert.hour_start[:16]):17} {alert.level:>5}  "
-              f"{printable(alert.label)}", file=self.out, flush=True)
+        self._say(f"{_now():20} {printable(alert.site):10} {printable(alert.device):14} "
+                  f"{alert.person:16} {printable(alert.hour_start[:16]):17} {alert.level:>5}  "
+                  f"{printable(alert.label)}",
+                  {"received": _now(), **alert.model_dump()})
 
 
 def _now() -> str:
@@ -74,24 +85,32 @@ def watch_alerts(host: str, port: int, prefix: str, *, ca_file: str | None = Non
                  cert_file: str | None = None, key_file: str | None = None,
                  count: int | None = None, timeout: float | None = None,
                  out: TextIO = sys.stdout, stop: threading.Event | None = None,
-                 view: AlertView | None = None) -> AlertView:
+                 view: AlertView | None = None, username: str | None = None,
+                 password: str | None = None, as_json: bool = False) -> AlertView:
     """Print alerts until ``count`` unique ones arrived, ``timeout`` passed, ``stop`` is set,
     or Ctrl-C."""
-    view = view or AlertView(out=out)
-    inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+    view = view or AlertView(out=out, as_json=as_json)
+    inbox: queue.Queue[tuple[str, bytes, str | None]] = queue.Queue()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.suppress_exceptions = True
     if ca_file:
         use_tls(client, ca_file, cert_file, key_file,
                 names="--ca-file, --cert-file and --key-file")
+    if username:
+        client.username_pw_set(username, password)
+    refused: list[str] = []
 
     def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode,
                    _p: Properties | None) -> None:
-        if not reason.is_failure:
-            c.subscribe([(Topics.all_risk(prefix), 1), (Topics.all_status(prefix), 1)])
+        if reason.is_failure:
+            refused.append(str(reason))
+            return
+        c.subscribe([(Topics.all_risk(prefix), 1), (Topics.all_status(prefix), 1)])
 
     def on_message(_c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
-        inbox.put((message.topic, bytes(message.payload)))
+        properties = getattr(message, "properties", None)
+        why = dict(getattr(properties, "UserProperty", None) or []).get(REASON_PROPERTY)
+        inbox.put((message.topic, bytes(message.payload), why))
 
     client.on_connect = on_connect
     client.on_message = on_message
@@ -101,12 +120,17 @@ def watch_alerts(host: str, port: int, prefix: str, *, ca_file: str | None = Non
         raise EdgeError(f"cannot reach the broker at {host}:{port} ({exc})",
                         "check --broker and --port, and that the broker is running") from None
     client.loop_start()
-    print(HEADER, file=out, flush=True)
+    if not as_json:
+        print(HEADER, file=view.out, flush=True)
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         while count is None or len(view.seen) < count:
             if deadline is not None and time.monotonic() >= deadline:
                 break
+            if refused:
+                raise EdgeError(f"the broker at {host}:{port} refused the connection "
+                                f"({refused[0]})", "check --username and the password "
+                                "($EDGE_ALERTS_PASSWORD), or the client certificate")
             if stop is not None and stop.is_set() and inbox.empty():
                 break
             try:
@@ -118,6 +142,7 @@ def watch_alerts(host: str, port: int, prefix: str, *, ca_file: str | None = Non
     finally:
         client.disconnect()
         client.loop_stop()
-    print(f"{len(view.seen)} alerts, {view.duplicates} duplicate copies ignored, "
-          f"{view.malformed} malformed", file=out, flush=True)
+    if not as_json:
+        print(f"{len(view.seen)} alerts, {view.duplicates} duplicate copies ignored, "
+              f"{view.malformed} malformed", file=view.out, flush=True)
     return view

@@ -12,8 +12,9 @@
   publish its ACL denied as success: the device cannot tell, so 5 is the default.
 - After a reconnect everything unacknowledged is sent again; consumers de-duplicate by
   message id.
-- Availability: will ``offline`` (retained, QoS 1); ``online`` on connect; ``stopped`` on a
-  clean shutdown (a plain disconnect never sends the will).
+- Availability: retained ``online`` on connect, ``offline`` on a clean stop (a plain
+  disconnect never sends the will) and as the will; with MQTT 5 the user property
+  ``reason`` says why (``stopped``, ``connection lost``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -36,9 +38,12 @@ from edge.core.clock import Clock, SystemClock, utc_text
 from edge.core.faults import Fault
 from edge.core.logs import get_logger
 from edge.publish.payload import (
+    REASON_LOST,
+    REASON_PROPERTY,
+    REASON_RUNNING,
+    REASON_STOPPED,
     STATUS_OFFLINE,
     STATUS_ONLINE,
-    STATUS_STOPPED,
     DeviceStats,
     board_temperature_c,
 )
@@ -94,13 +99,22 @@ class Publisher:
         self.restarts = 0  # the loop's failures since start, each retried
         self.heartbeat = time.monotonic()
         self.client = make_client(settings, self.client_id)
-        self.client.will_set(self.topics.status, STATUS_OFFLINE, qos=1, retain=True)
+        self.client.will_set(self.topics.status, STATUS_OFFLINE, qos=1, retain=True,
+                             properties=self._reason(REASON_LOST, PacketTypes.WILLMESSAGE))
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_connect_fail = self._on_connect_fail
         self.reachability = Fault("mqtt_unreachable", "mqtt_reachable",
                                   "alerts wait in the outbox; retrying with backoff up to 60 s")
         self.client.on_publish = self._on_publish
+
+    def _reason(self, reason: str, packet: int = PacketTypes.PUBLISH) -> Properties | None:
+        """The status message's `reason` user property (MQTT 5 only)."""
+        if self.settings.mqtt.protocol != "5":
+            return None
+        properties = Properties(packet)
+        properties.UserProperty = (REASON_PROPERTY, reason)
+        return properties
 
     # --- paho callbacks: tiny, they only report -------------------------------------------
     def _on_connect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode,
@@ -143,7 +157,7 @@ class Publisher:
         self._events.put(("stats", None))
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Clean stop: say ``stopped`` (retained), then disconnect."""
+        """Clean stop: say ``offline`` (retained, reason ``stopped``), then disconnect."""
         self._stop.set()
         self._events.put(("wake", None))
         if self._thread is not None:
@@ -226,7 +240,8 @@ class Publisher:
                 self._emit("connect_refused", reason=str(value))
                 return
             in_flight.clear()  # resend whatever was not acknowledged before
-            self.client.publish(self.topics.status, STATUS_ONLINE, qos=1, retain=True)
+            self.client.publish(self.topics.status, STATUS_ONLINE, qos=1, retain=True,
+                                properties=self._reason(REASON_RUNNING))
             self.connected.set()
             self.reachability.update(None)
             log.info("mqtt_connected", host=self.settings.mqtt.host,
@@ -292,7 +307,8 @@ class Publisher:
     def _say_stopped(self) -> None:
         if not self.connected.is_set():
             return
-        info = self.client.publish(self.topics.status, STATUS_STOPPED, qos=1, retain=True)
+        info = self.client.publish(self.topics.status, STATUS_OFFLINE, qos=1, retain=True,
+                                   properties=self._reason(REASON_STOPPED))
         with contextlib.suppress(RuntimeError, ValueError):
             info.wait_for_publish(timeout=3.0)
         log.info("mqtt_stopped")

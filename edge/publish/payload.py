@@ -69,9 +69,15 @@ class DeviceStats(Payload):
     temperature_c: float | None = None
 
 
+# Availability, as Home Assistant and Frigate read it: the retained status is `online` or
+# `offline`, nothing else. Why a device is offline travels beside it, in the MQTT 5 user
+# property `reason`: `stopped` (a clean stop) or `connection lost` (the will).
 STATUS_ONLINE = b"online"
-STATUS_OFFLINE = b"offline"   # the will: the broker says it when the device vanishes
-STATUS_STOPPED = b"stopped"   # a clean shutdown
+STATUS_OFFLINE = b"offline"
+REASON_PROPERTY = "reason"
+REASON_RUNNING = "running"
+REASON_STOPPED = "stopped"
+REASON_LOST = "connection lost"
 
 
 def board_temperature_c() -> float | None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
 
 PSEUDONYM_HEX = 16  # 64 bits: collisions negligible for any team a box can see
 
@@ -40,3 +41,28 @@ def alert_id(key: bytes, device: str, person_id: str, hour_start: datetime) -> s
     alert. Keyed like the pseudonym: a staff number cannot be guessed from it."""
     message = f"alert|{device}|{person_id}|{hour_start.astimezone(timezone.utc).isoformat()}"
     return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def periods_between(start: datetime, end: datetime, rotation: str) -> list[str]:
+    """The rotation periods that the instants from ``start`` to ``end`` fall in, newest first."""
+    periods: list[str] = []
+    moment = end
+    while moment >= start - timedelta(days=1):
+        period = rotation_period(moment, rotation)
+        if period not in periods:
+            periods.append(period)
+        moment -= timedelta(days=1)
+    return periods
+
+
+def resolve(alias: str, person_ids: Iterable[str], key: bytes,
+            periods: Iterable[str]) -> tuple[str, str] | None:
+    """Who is behind ``alias`` in one of ``periods``: (person id, period), or None. Only the
+    device can answer: it alone holds the key and the enrolled ids."""
+    wanted = alias.lower()
+    candidates = list(person_ids)
+    for period in periods:
+        for person_id in candidates:
+            if hmac.compare_digest(pseudonym(person_id, key, period), wanted):
+                return person_id, period
+    return None

@@ -1,0 +1,74 @@
+"""Who is asking, and may they: the console's log-in session and its CSRF token.
+
+- The session is Starlette's signed cookie (itsdangerous, keyed by the session key),
+  ``HttpOnly``, ``SameSite=Strict``, ``Secure`` unless ``central.secure_cookies`` is off,
+  and it expires after ``central.session_hours``. It holds the user's name, the time of
+  log-in and the CSRF token, never a password or a role: the user is loaded from the
+  database on every request, so a removed user or a withdrawn grant counts at once.
+- Every form carries the session's CSRF token; a POST without the right one is refused
+  (403) before it does anything. The log-in form has one too (log-in CSRF).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+import time
+from pathlib import Path
+
+from starlette.requests import Request
+
+from edge.central.accounts import User, load_user
+from edge.central.database import Database
+from edge.secrets import credential
+
+CSRF_FIELD = "csrf"
+
+
+def session_key(state_dir: Path) -> str:
+    """The credential `central-session-key`, else one made once and kept (0600) in the
+    collector's folder: replicas behind one address need the credential, shared."""
+    given = credential("central-session-key")
+    if given is not None:
+        return given
+    path = state_dir / "session-key.secret"
+    if not path.exists():
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another replica made it meanwhile
+            return path.read_text().strip()
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get(CSRF_FIELD)
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        request.session[CSRF_FIELD] = token
+    return token
+
+
+def csrf_ok(request: Request, submitted: object) -> bool:
+    expected = request.session.get(CSRF_FIELD)
+    return (isinstance(expected, str) and isinstance(submitted, str)
+            and hmac.compare_digest(expected, submitted))
+
+
+def log_in(request: Request, user: User) -> None:
+    request.session.clear()  # a new session at log-in: no fixation
+    request.session.update({"user": user.name, "at": time.time(),
+                            CSRF_FIELD: secrets.token_urlsafe(32)})
+
+
+def current_user(request: Request, database: Database, session_hours: float) -> User | None:
+    name, at = request.session.get("user"), request.session.get("at")
+    if not isinstance(name, str) or not isinstance(at, (int, float)):
+        return None
+    if time.time() - at > session_hours * 3600:
+        request.session.clear()
+        return None
+    return load_user(database.connection(), name)
