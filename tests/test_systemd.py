@@ -15,18 +15,21 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "systemd" / "edge.service"
+CENTRAL_UNIT = REPO / "systemd" / "edge-central.service"
 MAX_EXPOSURE = 2.5  # systemd's "OK" band; the unit scores 1.8
 ANALYZE = shutil.which("systemd-analyze")
 pytestmark = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed")
 
 
-def render(tmp_path: Path, extra: str = "") -> Path:
+def render(tmp_path: Path, extra: str = "", source: Path = UNIT) -> Path:
     """The unit as install.sh writes it, with a prefix whose `edge` really exists."""
     prefix = tmp_path / "opt-edge"
-    (prefix / ".venv" / "bin").mkdir(parents=True)
-    (prefix / ".venv" / "bin" / "edge").symlink_to(Path(sys.executable).with_name("edge"))
-    text = UNIT.read_text().replace("@PREFIX@", str(prefix))
-    unit = tmp_path / "edge.service"
+    (prefix / ".venv" / "bin").mkdir(parents=True, exist_ok=True)
+    if not (prefix / ".venv" / "bin" / "edge").exists():
+        (prefix / ".venv" / "bin" / "edge").symlink_to(
+            Path(sys.executable).with_name("edge"))
+    text = source.read_text().replace("@PREFIX@", str(prefix))
+    unit = tmp_path / source.name
     unit.write_text(text.replace("[Service]\n", f"[Service]\n{extra}"))
     return unit
 
@@ -39,6 +42,23 @@ def verify(unit: Path) -> subprocess.CompletedProcess[str]:
 def test_verify_says_nothing(tmp_path: Path) -> None:
     done = verify(render(tmp_path))
     assert done.returncode == 0 and done.stderr.strip() == "", done.stderr
+
+
+def test_the_central_unit_verifies_and_is_tighter(tmp_path: Path) -> None:
+    """The collector needs no device, no GPU and no writable executable memory."""
+    unit = render(tmp_path, source=CENTRAL_UNIT)
+    done = verify(unit)
+    assert done.returncode == 0 and done.stderr.strip() == "", done.stderr
+    security = subprocess.run([ANALYZE, "security", "--offline=true", str(unit)],
+                              capture_output=True, text=True, timeout=60, check=False)
+    found = re.search(r"Overall exposure level for edge-central.service: ([0-9.]+)",
+                      security.stdout)
+    assert found, security.stdout[-500:] + security.stderr
+    print(f"\nsystemd-analyze security exposure (edge-central): {found.group(1)}")
+    assert float(found.group(1)) <= MAX_EXPOSURE
+    text = CENTRAL_UNIT.read_text()
+    assert "Restart=always" in text and "PrivateDevices=yes" in text
+    assert "central run" in text
 
 
 def test_verify_would_catch_a_mistake(tmp_path: Path) -> None:
@@ -110,3 +130,20 @@ def test_install_is_idempotent_and_uninstall_keeps_the_state(tmp_path: Path) -> 
 def test_install_refuses_unknown_options(tmp_path: Path) -> None:
     done = install(tmp_path, "--frobnicate")
     assert done.returncode == 2 and "unknown option --frobnicate" in done.stderr
+
+
+def test_install_central_makes_the_collector_unit_and_its_secrets(tmp_path: Path) -> None:
+    done = install(tmp_path, "--central")
+    assert done.returncode == 0, done.stderr
+    assert "central user add" in done.stdout
+    credentials = tmp_path / "etc" / "edge" / "credentials"
+    assert sorted(p.name for p in credentials.iterdir()) == [
+        "central-database-url", "central-metrics-token", "central-mqtt-password",
+        "central-session-key"]
+    assert re.fullmatch(r"[0-9a-f]{64}", (credentials / "central-session-key").read_text())
+    assert (credentials / "central-database-url").read_text() == ""  # SQLite by default
+    unit = tmp_path / "etc" / "systemd" / "system" / "edge-central.service"
+    assert "ExecStart=/opt/edge/.venv/bin/edge --config /etc/edge/edge.toml central run" in \
+        unit.read_text()
+    assert mode(tmp_path / "var" / "lib" / "edge-central") == 0o700
+    assert not (tmp_path / "etc" / "systemd" / "system" / "edge.service").exists()

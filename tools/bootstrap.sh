@@ -5,6 +5,7 @@
 #   bootstrap.sh           the runtime, the `demo` and `central` extras (make demo)
 #   bootstrap.sh --test    also the `test` extra and the type stubs (make test)
 #   bootstrap.sh --device  the runtime only: what a box needs (tools/install.sh)
+#   bootstrap.sh --central the runtime and the `central` extra, no models (install.sh --central)
 #
 # System packages are installed when running as root; otherwise the exact install line is
 # printed and the script stops, because silently skipping them would only move the failure
@@ -15,12 +16,14 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
 WITH_TEST=0
+WITH_MODELS=1
 EXTRAS="[demo,central]"
 case "${1:-}" in
     --test) WITH_TEST=1; EXTRAS="[demo,central,test]" ;;
     --device) EXTRAS="" ;;
+    --central) EXTRAS="[central]"; WITH_MODELS=0 ;;
     "") ;;
-    *) echo "usage: $0 [--test|--device]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--test|--device|--central]" >&2; exit 2 ;;
 esac
 
 say() { printf '[setup] %s\n' "$*" >&2; }
@@ -114,5 +117,7 @@ if ! grep -qxF "$want" "$stamp" 2>/dev/null; then
     echo "$want" >>"$stamp"
 fi
 
-# --- 4. Models ---------------------------------------------------------------------------
-"$VENV/bin/edge" models prepare
+# --- 4. Models (not at the centre) -------------------------------------------------------
+if [ "$WITH_MODELS" = 1 ]; then
+    "$VENV/bin/edge" models prepare
+fi

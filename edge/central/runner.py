@@ -1,14 +1,18 @@
 """``edge central run``: the collector and its console in one process, until SIGTERM.
 
-uvicorn serves the console in the main thread and owns SIGINT/SIGTERM; the collector runs
-in its own threads and is stopped after the server, so what arrived is committed and
-acknowledged before the process ends (the broker keeps the rest for the session).
+uvicorn serves the console in the main thread; the collector runs in its own threads and
+is stopped after the server, so what arrived is committed and acknowledged before the
+process ends (the broker keeps the rest for the session). uvicorn's own signal handling is
+replaced by ours: it re-raises SIGTERM once the server is down, which would end the process
+before the collector's clean stop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 
 from edge.central.collector import Collector
 from edge.central.console.app import Console
@@ -48,7 +52,18 @@ def _serve(settings: CentralSettings, console: Console, notifier: Notifier) -> N
         log_level="warning", access_log=False, server_header=False, proxy_headers=False,
         ssl_certfile=str(settings.https_cert_file) if settings.https_cert_file else None,
         ssl_keyfile=str(settings.https_key_file) if settings.https_key_file else None)
-    server = uvicorn.Server(config)
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    server = Server(config)
+
+    def on_signal(*_args: object) -> None:
+        server.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
     scheme = "https" if settings.https_cert_file else "http"
     log.info("console_listening", url=f"{scheme}://{settings.listen_host}:"
              f"{settings.listen_port}/")

@@ -5,13 +5,16 @@
    turned upside down, so her smile fades (documented in edge/democlip.py).
 2. The astronaut and the cameraman are enrolled from altered copies of their photos with
    a demo consent reference; the stranger is not, and is dropped unanalysed.
-3. A throwaway mosquitto on a free loopback port, and a central-side subscriber
-   (`edge alerts`' view) printing every alert as it arrives.
+3. A throwaway mosquitto on a free loopback port; the central collector (`edge central
+   run`'s, without its console) storing every alert in its database (SQLite in
+   ``central.state_dir``, which stays after the demo), and the live view (`edge alerts`)
+   printing each alert as it arrives.
 4. The real service (`edge run`) on the clip, CPU back end, with a replay clock on which a
    second of clip is two hours: the minute of clip stands for five days, so grading
    starts after the first 12 s (24 hours of history) and the fading smile is graded.
 
-Everything lives in a temporary folder that is removed at the end.
+Everything else lives in a temporary folder that is removed at the end; the demo ends by
+saying how to look at the stored alerts in the web console.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import time
 from pathlib import Path
 
 from edge.central.alerts import AlertView, watch_alerts
+from edge.central.collector import Collector
+from edge.central.database import Database
 from edge.core.errors import EdgeError
 from edge.demos.broker import Broker, mosquitto_available
 from edge.demos.clip import demo_plan, enroll_sample_people, write_clip
@@ -97,6 +102,11 @@ def run_demo(base: Settings, clip_seconds: float = CLIP_SECONDS) -> int:
                  "every alert it receives")
             _say(f"  replay: 1 s of clip = {REPLAY_SPEED / 3600:g} h; grading starts after "
                  f"{settings.analytics.min_history_hours} h of history\n")
+            central = base.central.model_copy(update={
+                "port": broker.port, "client_id": "edge-demo-central"})
+            database = Database.from_settings(central)
+            collector = Collector(central, database).start()
+            collector.subscribed.wait(10)
             view = AlertView()
             stop = threading.Event()
             watcher = threading.Thread(target=watch_alerts, daemon=True, args=(
@@ -110,16 +120,30 @@ def run_demo(base: Settings, clip_seconds: float = CLIP_SECONDS) -> int:
                 f"{s.clock.now():%a %H:%M}, {s.publisher.delivered} alerts sent"))
             service.run()
             deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and len(view.seen) < service.stats.alerts_queued:
+            while time.monotonic() < deadline and (
+                    len(view.seen) < service.stats.alerts_queued
+                    or collector.counts.alerts_stored < service.stats.alerts_queued):
                 time.sleep(0.1)
             stop.set()
             watcher.join(5)
+            collector.stop()
+            database.close()
             _summary(settings, service, view, time.monotonic() - began)
-            ok = any(a.level > 0 for a in view.alerts)
+            _console_hint(collector, database)
+            ok = any(a.level > 0 for a in view.alerts) and collector.counts.alerts_stored > 0
         finally:
             broker.close()
-    _say("  The temporary folder (clip, state store, broker) is removed.")
+    _say("  The temporary folder (clip, the device's state store, broker) is removed.")
     return 0 if ok else 1
+
+
+def _console_hint(collector: Collector, database: Database) -> None:
+    _say(f"\n  the central collector stored {collector.counts.alerts_stored} alerts in "
+         f"{database.where}; to look at them in the web console:")
+    _say("      .venv/bin/edge central user add me --role admin   (once; asks for a password)")
+    _say(f"      .venv/bin/edge central run                        (then open "
+         f"http://{collector.settings.listen_host}:{collector.settings.listen_port}/; "
+         "Ctrl-C ends it)")
 
 
 def _summary(settings: Settings, service: Service, view: AlertView, wall_s: float) -> None:

@@ -4,7 +4,8 @@ Starlette with Jinja2 templates (autoescaped) and one stylesheet, all shipped in
 package: no script, no build step, no CDN, so a strict Content-Security-Policy holds.
 Every page and the CSV export need a log-in; what a user sees is limited to their sites
 in the SQL itself (``queries``), and acting on an alert needs ``responder`` at its site.
-``/metrics`` takes a bearer token (the credential `central-metrics-token`) or a log-in.
+``/metrics`` takes a bearer token (the credential `central-metrics-token`, or
+$EDGE_CENTRAL_METRICS_TOKEN) or a log-in.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class Console:
         self.templates.env.filters["utc"] = _utc
         self.templates.env.filters["ago"] = _ago
         self.templates.env.filters["severity"] = severity
-        self.metrics_token = credential("central-metrics-token")
+        self.metrics_token = credential("central-metrics-token", "EDGE_CENTRAL_METRICS_TOKEN")
 
     # --- helpers ---------------------------------------------------------------------------
     def page(self, request: Request, name: str, user: User | None, status: int = 200,

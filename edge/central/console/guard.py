@@ -29,7 +29,7 @@ CSRF_FIELD = "csrf"
 def session_key(state_dir: Path) -> str:
     """The credential `central-session-key`, else one made once and kept (0600) in the
     collector's folder: replicas behind one address need the credential, shared."""
-    given = credential("central-session-key")
+    given = credential("central-session-key", "EDGE_CENTRAL_SESSION_KEY")
     if given is not None:
         return given
     path = state_dir / "session-key.secret"
