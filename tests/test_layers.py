@@ -60,8 +60,11 @@ def test_a_broken_contract_is_caught(package_copy: Path, tmp_path: Path, module:
 BLOCK_DEMO_PACKAGES = textwrap.dedent("""
     import sys
 
-    # as if not installed: `import` raises ImportError, importlib.util.find_spec says None
-    for name in ("skimage", "matplotlib"):
+    # as if not installed: `import` raises ImportError, importlib.util.find_spec says None;
+    # the demo's packages, and the collector's (the `central` extra) that a box never gets
+    for name in ("skimage", "matplotlib", "starlette", "uvicorn", "jinja2", "argon2",
+                 "psycopg", "prometheus_client", "multipart", "python_multipart",
+                 "itsdangerous"):
         sys.modules[name] = None
 """)
 
@@ -85,7 +88,8 @@ def test_the_device_runtime_needs_no_demo_packages(tmp_path: Path, models_dir: P
     result = run_without_demo_packages(f"""
         import importlib, pkgutil, edge
         runtime = [m.name for m in pkgutil.walk_packages(edge.__path__, "edge.")
-                   if not m.name.startswith(("edge.demos", "edge.training"))]
+                   if not m.name.startswith(("edge.demos", "edge.training", "edge.central."))
+                   or m.name == "edge.central.alerts"]
         for name in runtime:
             importlib.import_module(name)
         from edge.core.manifest import load_manifest, save_manifest
@@ -99,6 +103,8 @@ def test_the_device_runtime_needs_no_demo_packages(tmp_path: Path, models_dir: P
         prepare_models(Path({str(models)!r}), progress=print)
         VisionModels.load(Settings.model_validate({{"models": {{"dir": {str(models)!r}}}}}))
         print("imported", len(runtime), "runtime modules")
+        from edge.cli import main
+        print("central exit", main(["central", "user", "list"]))
         from edge.demos import samples
         try:
             samples.astronaut()
@@ -108,4 +114,8 @@ def test_the_device_runtime_needs_no_demo_packages(tmp_path: Path, models_dir: P
     assert result.returncode == 0, result.stderr
     assert "self-check skipped" in result.stdout
     assert "imported" in result.stdout
+    # `edge central` on a box: one line that says what to install, no traceback
+    assert "central exit 2" in result.stdout
+    assert "error: the collector's packages are not installed here" in result.stderr
+    assert "Traceback" not in result.stderr
     assert "control: import of skimage halted" in result.stdout  # the blocker does block

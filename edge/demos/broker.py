@@ -44,7 +44,7 @@ def wait_until(condition: Callable[[], bool], timeout: float, step: float = 0.05
 
 class Broker:
     def __init__(self, *, acl: str | None = None, tls: dict[str, Path] | None = None,
-                 persistence: bool = True) -> None:
+                 persistence: bool = True, extra: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="edge-mosquitto-"))
         self.folder.chmod(0o755)
@@ -64,6 +64,7 @@ class Broker:
         if persistence:
             lines += ["persistence true", f"persistence_location {self.folder}/",
                       "autosave_interval 1"]
+        lines += extra
         (self.folder / "mosquitto.conf").write_text("\n".join(lines) + "\n")
         if os.geteuid() == 0:
             user = pwd.getpwnam("mosquitto")
