@@ -36,6 +36,7 @@ import time
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -129,7 +130,8 @@ class Fleet:
     """The devices, split over processes; ``run`` returns each alert's send time."""
 
     def __init__(self, port: int, devices: int) -> None:
-        self.workers: list[tuple[multiprocessing.Process, Connection]] = []
+        # (process, its end of the pipe: a Connection; PipeConnection to the type checker)
+        self.workers: list[tuple[multiprocessing.Process, Any]] = []
         self.sent_at: dict[str, float] = {}
         for first in range(0, devices, DEVICES_PER_PROCESS):
             mine, theirs = multiprocessing.Pipe()
