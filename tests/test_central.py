@@ -197,3 +197,20 @@ def test_an_unreachable_postgresql_is_named_without_its_password(tmp_path: Path)
         unreachable.migrate()
     assert "cannot reach the database at postgresql://127.0.0.1" in str(error.value)
     assert "hunter2" not in str(error.value)
+
+
+def test_wrong_passwords_are_throttled_per_name_and_address() -> None:
+    from edge.central.console.guard import LoginThrottle
+
+    throttle = LoginThrottle(limit=3, window_s=600)
+    keys = ("name:alice", "address:10.0.0.9")
+    for minute in range(3):
+        assert throttle.wait_s(keys, now=minute * 60.0) == 0
+        throttle.failed(keys, now=minute * 60.0)
+    assert throttle.wait_s(keys, now=180.0) == pytest.approx(420.0)  # until the first expires
+    assert throttle.wait_s(("name:alice", "address:10.0.0.10"), now=180.0) > 0  # the name
+    assert throttle.wait_s(("name:bob", "address:10.0.0.9"), now=180.0) > 0  # the address
+    assert throttle.wait_s(("name:bob", "address:10.0.0.10"), now=180.0) == 0  # control
+    assert throttle.wait_s(keys, now=601.0) == 0  # the first failure left the window
+    throttle.succeeded(("name:alice",))
+    assert throttle.wait_s(("name:alice", "address:10.0.0.10"), now=200.0) == 0

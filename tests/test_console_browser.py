@@ -80,6 +80,8 @@ def test_log_in_watch_a_device_acknowledge_and_export(console: tuple[str, Broker
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(accept_downloads=True)
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
 
         # a wrong password is refused, and says so
         page.goto(f"{url}/")
@@ -122,6 +124,12 @@ def test_log_in_watch_a_device_acknowledge_and_export(console: tuple[str, Broker
             [re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"), "alice", "acknowledge",
              "called the team lead"])
 
+        # the pseudonym's timeline: a chart drawn on the server, one dot per alerted hour
+        page.click(".facts a[href^='/people/']")
+        expect(page.locator("svg.timeline circle")).to_have_count(1)
+        expect(page.locator("#timeline tbody tr")).to_have_count(1)
+        page.go_back()
+
         # a form posted without its CSRF token changes nothing
         answer = page.request.post(f"{url}/alerts/{message_id}",
                                    form={"action": "resolve", "note": "forged"})
@@ -137,6 +145,8 @@ def test_log_in_watch_a_device_acknowledge_and_export(console: tuple[str, Broker
         assert [(r["message_id"], r["state"], r["site"]) for r in rows] == \
             [(message_id, "acknowledged", "hq")]
         page.screenshot(path=str(folder / "console.png"), full_page=True)
+        # everything the pages load comes from the console itself: no CDN, no font service
+        assert requested and all(u.startswith(url) for u in requested), requested
 
         # a viewer sees the alert but cannot acknowledge it, even with a valid token
         viewer = browser.new_page()

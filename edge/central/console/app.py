@@ -33,7 +33,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from edge.central.accounts import User, verify
 from edge.central.collector import IngestCounts
 from edge.central.console.chart import severity, timeline_svg
-from edge.central.console.guard import csrf_ok, csrf_token, current_user, log_in, session_key
+from edge.central.console.guard import (
+    LoginThrottle,
+    csrf_ok,
+    csrf_token,
+    current_user,
+    log_in,
+    session_key,
+)
 from edge.central.console.metrics import exposition
 from edge.central.database import Database
 from edge.central.ledger import ACTIONS, act
@@ -103,6 +110,7 @@ class Console:
         self.templates.env.filters["utc"] = _utc
         self.templates.env.filters["ago"] = _ago
         self.templates.env.filters["severity"] = severity
+        self.throttle = LoginThrottle()
         self.metrics_token = credential("central-metrics-token", "EDGE_CENTRAL_METRICS_TOKEN")
 
     # --- helpers ---------------------------------------------------------------------------
@@ -127,14 +135,22 @@ class Console:
         if not csrf_ok(request, form.get("csrf")):
             return self.refuse(request, None, "The form had expired or was not ours: "
                                "reload the log-in page and try again.")
-        name, password = str(form.get("name", "")), str(form.get("password", ""))
+        name, password = str(form.get("name", ""))[:64], str(form.get("password", ""))
+        client = request.client.host if request.client else "unknown"
+        keys = (f"name:{name}", f"address:{client}")
+        wait_s = self.throttle.wait_s(keys)
+        if wait_s > 0:
+            log.warning("console_login_throttled", user=name, client=client)
+            return self.page(request, "login.html", None, status=429, error=(
+                f"Too many wrong passwords: try again in {wait_s / 60:.0f} minutes."))
         user = await run_in_threadpool(lambda: verify(self.database.connection(), name,
                                                       password))
         if user is None:
-            log.warning("console_login_failed", user=name[:64],
-                        client=request.client.host if request.client else None)
+            self.throttle.failed(keys)
+            log.warning("console_login_failed", user=name, client=client)
             return self.page(request, "login.html", None, status=401,
                              error="Wrong name or password.")
+        self.throttle.succeeded((f"name:{name}",))
         log_in(request, user)
         log.info("console_login", user=user.name)
         return RedirectResponse("/", status_code=303)

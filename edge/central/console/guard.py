@@ -7,6 +7,7 @@
   database on every request, so a removed user or a withdrawn grant counts at once.
 - Every form carries the session's CSRF token; a POST without the right one is refused
   (403) before it does anything. The log-in form has one too (log-in CSRF).
+- Wrong passwords are throttled per name and per address (``LoginThrottle``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hmac
 import os
 import secrets
 import time
+from collections import deque
 from pathlib import Path
 
 from starlette.requests import Request
@@ -72,3 +74,38 @@ def current_user(request: Request, database: Database, session_hours: float) -> 
         request.session.clear()
         return None
     return load_user(database.connection(), name)
+
+
+class LoginThrottle:
+    """Wrong passwords are limited per name and per address: after ``limit`` failures in
+    ``window_s`` further tries are refused until the oldest failure leaves the window. A
+    guesser gets a handful of tries an hour; a person who mistypes waits minutes. Kept in
+    memory, per replica (a restart forgets it, which only helps the legitimate user)."""
+
+    def __init__(self, limit: int = 5, window_s: float = 900.0) -> None:
+        self.limit, self.window_s = limit, window_s
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        times = self._failures.setdefault(key, deque())
+        while times and now - times[0] > self.window_s:
+            times.popleft()
+        return times
+
+    def wait_s(self, keys: tuple[str, ...], now: float | None = None) -> float:
+        """Seconds until a try is allowed again; 0 when it is allowed now."""
+        now = time.time() if now is None else now
+        waits = [self.window_s - (now - times[0]) for key in keys
+                 if len(times := self._recent(key, now)) >= self.limit]
+        return max(waits, default=0.0)
+
+    def failed(self, keys: tuple[str, ...], now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        for key in keys:
+            self._recent(key, now).append(now)
+        if len(self._failures) > 100_000:  # a flood of made-up names: forget the idle ones
+            self._failures = {k: v for k, v in self._failures.items() if v}
+
+    def succeeded(self, keys: tuple[str, ...]) -> None:
+        for key in keys:
+            self._failures.pop(key, None)
