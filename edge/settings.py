@@ -240,18 +240,18 @@ def from_app_root(path: Path) -> Path:
     return path if path.is_absolute() else APP_ROOT / path
 
 
-def _default_state_dir() -> Path:
-    """systemd's StateDirectory= exports STATE_DIRECTORY; on an installed box outside the
-    unit (the technician's `edge status`) the installer's /var/lib/edge; else beside us."""
+def _default_dir(installed: Path, beside_us: str) -> Path:
+    """systemd's StateDirectory= exports STATE_DIRECTORY; on an installed machine outside the
+    unit (the technician's `edge status`) the installer's folder; else beside the code."""
     if os.environ.get("STATE_DIRECTORY"):
         return Path(os.environ["STATE_DIRECTORY"])
-    if INSTALLED_STATE_DIR.is_dir():
-        return INSTALLED_STATE_DIR
-    return APP_ROOT / "state"
+    if installed.is_dir():
+        return installed
+    return APP_ROOT / beside_us
 
 
 class StorageSettings(Section):
-    state_dir: Path = Field(default_factory=_default_state_dir)
+    state_dir: Path = Field(default_factory=lambda: _default_dir(INSTALLED_STATE_DIR, "state"))
 
     @field_validator("state_dir", mode="before")
     @classmethod
@@ -267,14 +267,6 @@ class StorageSettings(Section):
     partials_every_s: float = Field(
         default=60.0, ge=1.0, le=3600.0, description="save every person's open hour this "
         "often, so a crash or a power cut loses at most this much of it")
-
-
-def _default_central_dir() -> Path:
-    if os.environ.get("STATE_DIRECTORY"):
-        return Path(os.environ["STATE_DIRECTORY"])
-    if INSTALLED_CENTRAL_DIR.is_dir():
-        return INSTALLED_CENTRAL_DIR
-    return APP_ROOT / "state-central"
 
 
 class CentralSettings(Section):
@@ -308,7 +300,8 @@ class CentralSettings(Section):
     database: SecretStr | None = Field(
         default=None, description="postgresql://user@host/db for a fleet; default: SQLite "
         "central.db in state_dir")
-    state_dir: Path = Field(default_factory=_default_central_dir)
+    state_dir: Path = Field(default_factory=lambda: _default_dir(INSTALLED_CENTRAL_DIR,
+                                                                 "state-central"))
     listen_host: str = Field(default="127.0.0.1", min_length=1, max_length=253)
     listen_port: int = Field(default=8080, ge=0, le=65535, description="the console; 0: none")
     https_cert_file: Path | None = Field(default=None, description="serve the console over "

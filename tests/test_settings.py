@@ -51,6 +51,11 @@ def test_unrelated_edge_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -
                                               "increasing levels"),
     ('[mqtt]\nprotocol = "4"\n', "mqtt.protocol = '4': Input should be '5' or '3.1.1'"),
     ("[nonsense]\nx = 1\n", "nonsense: unknown key; allowed here: analytics, camera,"),
+    ("[central]\nlisten_port = 70000\n", "central.listen_port = 70000: Input should be less "
+                                          "than or equal to 65535"),
+    ('[central]\nshare_group = "a/b"\n', "central.share_group = 'a/b': String should match"),
+    ('[central]\nhttps_cert_file = "config/edge.toml"\n', "https_cert_file and "
+                                                          "https_key_file go together"),
 ])
 def test_bad_value_is_one_line_naming_key_file_and_allowed(tmp_path: Path, text: str,
                                                             expected: str) -> None:
@@ -161,6 +166,16 @@ def test_a_secret_is_never_echoed(tmp_path: Path,
     assert main(["config", "check", str(path)]) == 2
     err = capsys.readouterr().err
     assert "mqtt.password" in err and "918273645" not in err
+
+
+def test_the_central_secrets_are_never_echoed(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "edge.toml"
+    path.write_text("[central]\ndatabase = 5551234\npassword = 918273645\n")
+    assert main(["config", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "central.database" in err and "central.password" in err
+    assert "5551234" not in err and "918273645" not in err
 
 
 def test_the_check_says_when_run_would_refuse(tmp_path: Path,
