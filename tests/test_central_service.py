@@ -118,3 +118,13 @@ def test_the_console_over_https_and_no_secret_in_the_log(tmp_path: Path,
         assert DATABASE_PASSWORD not in log and "postgresql://127.0.0.1" in log
     finally:
         broker.close()
+
+
+def test_an_unusable_sqlite_folder_is_one_line_at_once(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    process = central_process(free_port(), blocker / "central", f"sqlite:///{blocker}/c.db",
+                              "central-bad")
+    assert process.wait(30) == 2
+    err = process.stderr.read() if process.stderr else ""
+    assert "error: cannot open the database" in err and "Traceback" not in err

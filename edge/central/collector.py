@@ -144,15 +144,17 @@ class Collector:
         return self
 
     def _migrate(self) -> None:
-        """The schema, once the database answers: a database that is down at boot is
-        waited for (said once), a schema newer than this code is an error at once."""
+        """The schema, once the database answers: a PostgreSQL server that is down at boot is
+        waited for (said once); a schema newer than this code, or an SQLite file that
+        cannot be opened (a setting to fix, not a server to wait for), is an error at once."""
         backoff = 1.0
         while True:
             try:
                 self.database.migrate()
-            except SchemaTooNew:
-                raise
             except Exception as exc:  # down, restarting, refusing: said once, retried
+                if isinstance(exc, SchemaTooNew) or (
+                        isinstance(exc, DatabaseError) and self.database.dialect == "sqlite"):
+                    raise
                 self.storage.update(str(exc), "waiting for the database; retrying")
                 self.database.close()
                 if self._stop.wait(backoff):
