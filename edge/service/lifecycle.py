@@ -96,9 +96,7 @@ class Service:
             self._parts.callback(self.models.close)
             self.pipeline = FramePipeline(
                 self.models, self._load_gallery(),
-                tracker=FaceTracker(recheck_s=settings.identity.recheck_seconds,
-                                    keep_threshold=min(settings.identity.keep_threshold,
-                                                       settings.identity.threshold)),
+                tracker=FaceTracker.for_identity(settings.identity),
                 worker=(DescriptorWorker(self.models.encoder_path)
                         if settings.identity.worker_process else None))
             self._parts.callback(self.pipeline.close)

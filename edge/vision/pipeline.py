@@ -10,10 +10,12 @@ A face that matches nobody keeps nothing beyond the frame: its aligned pixels ar
 from every record before the records are handed out, and no vector is computed for it.
 
 Identity is the expensive step (the dlib descriptor, about 78 ms a face here). Without a
-tracker every face is described in its frame. With a tracker a face is described once per
-track (and re-checked now and then, see ``edge.vision.track``); with a descriptor worker
-the description runs in another process and its result is taken up a few frames later,
-so the loop never waits. A dead worker is replaced by inline computation, once, loudly.
+tracker every face is described in its frame. With a tracker a face is described when its
+track needs it (new, uncovered, awaiting confirmation, unknown for a while, or due for a
+re-check: see ``edge.vision.track``), most urgent first, within a budget: ``inline_budget``
+descriptors a frame when computed inline, and ``worker_in_flight`` waiting at most with a
+descriptor worker, which runs in another process so the loop never waits for it. A dead
+worker is replaced by inline computation, once, loudly.
 """
 
 from __future__ import annotations
@@ -52,13 +54,16 @@ class FrameResult:
 class FramePipeline:
     def __init__(self, models: VisionModels, gallery: Gallery, *,
                  tracker: FaceTracker | None = None,
-                 worker: DescriptorWorker | None = None) -> None:
+                 worker: DescriptorWorker | None = None, inline_budget: int = 2,
+                 worker_in_flight: int = 3) -> None:
         if worker is not None and tracker is None:
             raise ValueError("a descriptor worker needs a tracker to take its results up")
         self.models = models
         self.gallery = gallery
         self.tracker = tracker
         self.worker = worker
+        self.inline_budget = inline_budget
+        self.worker_in_flight = worker_in_flight
 
     def set_gallery(self, gallery: Gallery, forgotten: Iterable[str] = ()) -> None:
         """Take up enrolments and erasures; a forgotten person's tracks become unknown."""
@@ -94,7 +99,7 @@ class FramePipeline:
         faces = FaceRecord.from_detections(detections)
         tracks: list[Track] | None = None
         if self.tracker is not None:
-            tracks = self.tracker.update(detections)
+            tracks = self.tracker.update(detections, (frame.shape[1], frame.shape[0]))
             faces = [replace(f, track_id=t.track_id) for f, t in zip(faces, tracks)]
             self._take_descriptors(now_s)
         needs = self._needing_identity(tracks, len(faces), now_s)
@@ -113,9 +118,16 @@ class FramePipeline:
 
     def _needing_identity(self, tracks: list[Track] | None, count: int,
                           now_s: float) -> list[int]:
+        """The faces to describe in this frame: every face of a still image; on video, the
+        most urgent tracks within the budget."""
         if tracks is None or self.tracker is None:
             return list(range(count))  # still images: every face, every time
-        return [i for i, track in enumerate(tracks) if self.tracker.needs_identity(track, now_s)]
+        if self.worker is not None and self.worker.alive:
+            waiting = sum(track.pending for track in self.tracker.tracks)
+            budget = max(0, self.worker_in_flight - waiting)
+        else:
+            budget = self.inline_budget
+        return self.tracker.identity_order(tracks, now_s)[:budget]
 
     def _identify(self, faces: list[FaceRecord], tracks: list[Track] | None,
                   needs: list[int], now_s: float) -> tuple[list[FaceRecord], int]:

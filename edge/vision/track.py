@@ -1,11 +1,26 @@
-"""Face tracks across frames, so the expensive descriptor runs once per track, not per frame.
+"""Face tracks across frames: who a face is, decided once per need, held through crossings.
 
-Detections are matched to tracks greedily by IoU. A new track is identified at once; a
-known one is re-checked every ``recheck_s`` seconds of video time (frame index / fps, so
-a replay decides the same way however fast it runs), and sooner when its match was
-ambiguous (a runner-up within ``ambiguity_margin``). A track of an unknown face keeps
-only its box, so its descriptor is not recomputed on every frame; nothing else about it
-(no crop, no descriptor) outlives the frame. Tracks unseen for ``max_misses`` frames end.
+Association. Each track's box is predicted by a constant-velocity Kalman filter
+(``edge.vision.motion``); detections are assigned to the predictions by Hungarian matching
+on IoU (SciPy), first at ``iou_threshold``, then what is left at ``low_iou_threshold``
+(ByteTrack's second chance). Two faces that cross keep their own tracks because each is
+looked for where its motion says it will be, not where it was.
+
+Identity. A track is analysed (its expression counted for a person) only while it is
+``known``: two descriptors from different frames agreed on the same enrolled person
+(``confirmations``), so one lucky frame of a stranger is not enough. While a track's face
+overlaps another face, or is cut by the frame's edge, it is not described (the descriptor
+of a half face is poor) and, if it overlapped, it is not analysed; after the overlap its
+identity is confirmed again before it counts. So is a track's that lost its face for a
+frame or more, or found it only at the low threshold: the face may be someone else's. Hysteresis: a known track keeps its person
+while the same person stays the nearest at ``keep_threshold`` or more.
+
+Budget. ``identity_order`` says which tracks need a descriptor now, most urgent first: a
+new or uncovered face, then a face awaiting confirmation, then an unknown face (again after
+``unknown_recheck_s``), then a doubtful match (runner-up within ``ambiguity_margin``), then
+the routine re-check of a known face (``recheck_s``). The pipeline spends its per-frame
+budget from the front. A track of an unknown face keeps only its box and motion: no crop,
+no descriptor outlives the frame. Tracks unseen for ``max_misses`` frames end.
 """
 
 from __future__ import annotations
@@ -14,17 +29,23 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from edge.core.records import Detections, Match
+from edge.settings import IdentitySettings
 from edge.vision.boxes import iou_matrix
+from edge.vision.motion import BoxKalman
 
-TrackState = Literal["new", "known", "unknown"]
+TrackState = Literal["new", "tentative", "known", "unknown"]
+EDGE_MARGIN_PX = 2.0
+OVERLAP_SHARE = 0.05  # of the smaller face: more than this, and both faces count as covered
 
 
 @dataclass
 class Track:
     track_id: int
     box: np.ndarray
+    motion: BoxKalman
     state: TrackState = "new"
     person_id: str | None = None
     similarity: float = -1.0
@@ -32,83 +53,163 @@ class Track:
     identified_at: float | None = None
     misses: int = 0
     frames: int = field(default=0)
-    pending: bool = False  # a descriptor for it is being computed
+    pending: bool = False   # a descriptor for it is being computed
+    covered: bool = False   # overlaps another face in this frame
+    cut: bool = False       # touches the frame's edge in this frame
+    suspect: bool = False   # overlapped since its identity was last confirmed
+    confirmations: int = 0  # descriptors in a row that named ``person_id``
 
 
 class FaceTracker:
-    def __init__(self, *, iou_threshold: float = 0.3, max_misses: int = 12,
-                 recheck_s: float = 3.0, ambiguity_margin: float = 0.02,
-                 ambiguous_recheck_s: float = 0.5, keep_threshold: float = 1.0) -> None:
+    def __init__(self, *, iou_threshold: float = 0.3, low_iou_threshold: float = 0.1,
+                 max_misses: int = 12, recheck_s: float = 3.0,
+                 unknown_recheck_s: float = 1.0, confirm_s: float = 0.25,
+                 ambiguity_margin: float = 0.02, ambiguous_recheck_s: float = 0.5,
+                 keep_threshold: float = 1.0, confirmations: int = 2) -> None:
         self.iou_threshold = iou_threshold
+        self.low_iou_threshold = low_iou_threshold
         self.keep_threshold = keep_threshold
         self.max_misses = max_misses
         self.recheck_s = recheck_s
+        self.unknown_recheck_s = unknown_recheck_s
+        self.confirm_s = confirm_s
         self.ambiguity_margin = ambiguity_margin
         self.ambiguous_recheck_s = ambiguous_recheck_s
+        self.confirmations = confirmations
         self.tracks: list[Track] = []
         self._next_id = 1
 
-    def update(self, detections: Detections) -> list[Track]:
-        """Match this frame's detections to tracks: one track per detection, in order."""
-        pairs: list[tuple[int, Track]] = []
-        free_tracks = set(range(len(self.tracks)))
-        free_detections = set(range(len(detections)))
-        if self.tracks and len(detections):
-            overlap = iou_matrix(np.stack([t.box for t in self.tracks]), detections.boxes)
-            for flat in np.argsort(-overlap, axis=None):
-                t, d = np.unravel_index(flat, overlap.shape)
-                if overlap[t, d] < self.iou_threshold:
-                    break
-                if t in free_tracks and d in free_detections:
-                    free_tracks.discard(t)
-                    free_detections.discard(d)
-                    pairs.append((int(d), self.tracks[t]))
-        for d in sorted(free_detections):
-            track = Track(self._next_id, detections.boxes[d].copy())
+    @classmethod
+    def for_identity(cls, identity: IdentitySettings) -> FaceTracker:
+        """The tracker the service runs with: re-checks and hysteresis from the settings."""
+        return cls(recheck_s=identity.recheck_seconds,
+                   keep_threshold=min(identity.keep_threshold, identity.threshold))
+
+    # --- association ---------------------------------------------------------------------
+    def update(self, detections: Detections,
+               frame_size: tuple[int, int] | None = None) -> list[Track]:
+        """Match this frame's detections to tracks: one track per detection, in order.
+        ``frame_size`` (width, height) lets a face cut by the frame's edge be told apart."""
+        predicted = [track.motion.predict() for track in self.tracks]
+        pairs: dict[int, Track] = {}
+        doubtful: set[int] = set()  # tracks matched only at the low threshold
+        free_tracks = list(range(len(self.tracks)))
+        free_detections = list(range(len(detections)))
+        for threshold in (self.iou_threshold, self.low_iou_threshold):
+            if not free_tracks or not free_detections:
+                break
+            overlap = iou_matrix(np.stack([predicted[t] for t in free_tracks]),
+                                 detections.boxes[free_detections])
+            rows, cols = linear_sum_assignment(-overlap)
+            taken = [(r, c) for r, c in zip(rows, cols) if overlap[r, c] >= threshold]
+            for r, c in taken:
+                pairs[free_detections[c]] = self.tracks[free_tracks[r]]
+                if threshold < self.iou_threshold:
+                    doubtful.add(self.tracks[free_tracks[r]].track_id)
+            free_tracks = [t for i, t in enumerate(free_tracks) if i not in {r for r, _ in taken}]
+            free_detections = [d for i, d in enumerate(free_detections)
+                               if i not in {c for _, c in taken}]
+        for d in free_detections:
+            box = detections.boxes[d].copy()
+            track = Track(self._next_id, box, BoxKalman(box))
             self._next_id += 1
             self.tracks.append(track)
-            pairs.append((d, track))
-        for index, track in pairs:
+            pairs[d] = track
+        for index, track in pairs.items():
+            # a face that was lost for a frame or more, or found only loosely where its
+            # track was expected, may be someone else: its identity is confirmed again
+            if track.state != "new" and (track.misses > 0 or track.track_id in doubtful):
+                track.suspect = True
             track.box = detections.boxes[index].copy()
+            if track.frames:
+                track.motion.update(track.box)
             track.misses = 0
             track.frames += 1
         for t in free_tracks:
             self.tracks[t].misses += 1
         self.tracks = [t for t in self.tracks if t.misses <= self.max_misses]
-        return [track for _, track in sorted(pairs, key=lambda pair: pair[0])]
+        ordered = [pairs[d] for d in sorted(pairs)]
+        self._mark_covered_and_cut(ordered, frame_size)
+        return ordered
+
+    def _mark_covered_and_cut(self, tracks: list[Track],
+                              frame_size: tuple[int, int] | None) -> None:
+        boxes = np.stack([t.box for t in tracks]) if tracks else np.zeros((0, 4))
+        area = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
+        for i, track in enumerate(tracks):
+            inter_w = np.clip(np.minimum(boxes[i, 2], boxes[:, 2])
+                              - np.maximum(boxes[i, 0], boxes[:, 0]), 0, None)
+            inter_h = np.clip(np.minimum(boxes[i, 3], boxes[:, 3])
+                              - np.maximum(boxes[i, 1], boxes[:, 1]), 0, None)
+            share = inter_w * inter_h / np.maximum(np.minimum(area[i], area), 1.0)
+            share[i] = 0.0
+            track.covered = bool((share > OVERLAP_SHARE).any())
+            if track.covered and track.state != "new":
+                track.suspect = True
+            track.cut = frame_size is not None and bool(
+                track.box[0] <= EDGE_MARGIN_PX or track.box[1] <= EDGE_MARGIN_PX
+                or track.box[2] >= frame_size[0] - EDGE_MARGIN_PX
+                or track.box[3] >= frame_size[1] - EDGE_MARGIN_PX)
 
     def by_id(self, track_id: int) -> Track | None:
         return next((t for t in self.tracks if t.track_id == track_id), None)
 
+    # --- identity ----------------------------------------------------------------------------
+    def urgency(self, track: Track, now_s: float) -> int | None:
+        """How urgently the track needs a descriptor now (0 most); None: not now."""
+        if track.pending or track.covered or track.cut:
+            return None
+        if track.state == "new" or track.identified_at is None or track.suspect:
+            return 0
+        waited = now_s - track.identified_at
+        if track.state == "tentative":
+            return 1 if waited >= self.confirm_s else None
+        if track.state == "unknown":
+            return 2 if waited >= self.unknown_recheck_s else None
+        if track.ambiguous:
+            return 3 if waited >= self.ambiguous_recheck_s else None
+        return 4 if waited >= self.recheck_s else None
+
     def needs_identity(self, track: Track, now_s: float) -> bool:
-        if track.pending:
-            return False
-        if track.state == "new" or track.identified_at is None:
-            return True
-        wait = self.ambiguous_recheck_s if track.ambiguous else self.recheck_s
-        return now_s - track.identified_at >= wait
+        return self.urgency(track, now_s) is not None
+
+    def identity_order(self, tracks: list[Track], now_s: float) -> list[int]:
+        """Indexes of ``tracks`` that need a descriptor now, most urgent (and longest
+        waiting) first."""
+        wanted = [(urgency, track.identified_at or -1e9, index)
+                  for index, track in enumerate(tracks)
+                  if (urgency := self.urgency(track, now_s)) is not None]
+        return [index for _u, _at, index in sorted(wanted)]
 
     def set_identity(self, track: Track, match: Match, now_s: float) -> None:
-        """Record a (re-)identification. Hysteresis: a known track keeps its person while the
-        same person stays the nearest at ``keep_threshold`` or more, so one poor frame (a
-        turned head, a shadow) does not drop a person the track has already established."""
-        if (track.state == "known" and match.person_id is None
+        """Record a (re-)identification from one descriptor."""
+        if (track.state == "known" and not track.suspect and match.person_id is None
                 and match.nearest == track.person_id
-                and match.similarity >= self.keep_threshold):
+                and match.similarity >= self.keep_threshold):  # one poor frame
             match = Match(track.person_id, match.similarity, match.runner_up, match.nearest)
         track.identified_at = now_s
         track.pending = False
         track.similarity = match.similarity
-        track.person_id = match.person_id
-        track.state = "known" if match.person_id is not None else "unknown"
         track.ambiguous = (match.person_id is not None
                            and match.similarity - match.runner_up < self.ambiguity_margin)
+        if match.person_id is None:
+            track.person_id, track.state, track.confirmations = None, "unknown", 0
+        elif match.person_id == track.person_id and track.state in ("tentative", "known"):
+            track.confirmations += 1
+        else:
+            track.person_id, track.confirmations = match.person_id, 1
+        if track.person_id is not None:
+            track.state = ("known" if track.confirmations >= self.confirmations
+                           else "tentative")
+        track.suspect = False if track.state in ("known", "unknown") else track.suspect
 
     def identity_of(self, track: Track) -> tuple[str | None, float]:
-        """(person, similarity) in force for the track's face; person None unless known."""
-        return (track.person_id if track.state == "known" else None), track.similarity
+        """(person, similarity) in force for the track's face: a person only while the
+        track is known and its face is not covered by another."""
+        analysable = track.state == "known" and not track.covered and not track.suspect
+        return (track.person_id if analysable else None), track.similarity
 
     def forget_person(self, person_id: str) -> None:
         for track in self.tracks:
             if track.person_id == person_id:
-                track.person_id, track.state = None, "unknown"
+                track.person_id, track.state, track.confirmations = None, "unknown", 0

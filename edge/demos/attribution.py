@@ -1,0 +1,126 @@
+"""Attribution against ground truth: was each analysed face the person it was filed under?
+
+Runs the service's own frame pipeline (detector, tracks, identity, expression; descriptors
+inline, so a run is repeatable) over a crowd clip (``edge.demos.crowd``) and compares every
+analysed face with the truth of its frame:
+
+- right: an enrolled person's face, analysed as that person;
+- wrong: an enrolled person's face, analysed as someone else;
+- breach: a stranger's face analysed (as anyone): a privacy breach;
+- stray: an analysed face where the truth has no face (a false detection);
+- recall: of the enrolled faces at least 90 % visible, the share analysed as the right person.
+
+Detections are paired with true faces by IoU (Hungarian assignment, at least 0.3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from edge.demos import crowd
+from edge.settings import Settings
+from edge.vision.boxes import iou_matrix
+from edge.vision.identity import Gallery
+from edge.vision.loader import VisionModels
+from edge.vision.pipeline import FramePipeline
+from edge.vision.track import FaceTracker
+
+MIN_IOU = 0.3
+VISIBLE = 0.9
+
+
+@dataclass
+class Score:
+    in_view: int
+    frames: int = 0
+    faces: int = 0          # true faces in all frames
+    right: int = 0
+    wrong: int = 0
+    breach: int = 0
+    stray: int = 0
+    visible_enrolled: int = 0
+    visible_right: int = 0
+    descriptors: int = 0
+
+    @property
+    def recall(self) -> float:
+        return self.visible_right / self.visible_enrolled if self.visible_enrolled else 0.0
+
+
+def calibrated_cast(models: VisionModels) -> list[crowd.CrowdActor]:
+    """The cast with each tile's face box as the detector sees it (the truth's box)."""
+    cast = []
+    for actor in crowd.actors():
+        side = 300
+        tile = cv2_resize(actor.image, side)
+        canvas = np.full((480, 640, 3), 96, np.uint8)
+        canvas[90:90 + side, 170:170 + side] = tile
+        found = models.detector.detect([canvas])[0]
+        if len(found) != 1:
+            raise RuntimeError(f"{actor.name}: {len(found)} faces found in its tile")
+        x0, y0, x1, y1 = found.boxes[0]
+        cast.append(replace(actor, face=((x0 - 170) / side, (y0 - 90) / side,
+                                         (x1 - 170) / side, (y1 - 90) / side)))
+    return cast
+
+
+def cv2_resize(image: np.ndarray, side: int) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+
+
+def gallery_for(models: VisionModels, cast: list[crowd.CrowdActor],
+                threshold: float) -> Gallery:
+    people, templates = [], []
+    for actor in cast:
+        if not actor.enrolled:
+            continue
+        for photo in crowd.enrolment_photos(actor):
+            found = models.describe(photo)
+            if len(found) == 1:
+                people.append(actor.name)
+                templates.append(found[0][1])
+    return Gallery(people, np.asarray(templates), threshold)
+
+
+def score_clip(models: VisionModels, settings: Settings, cast: list[crowd.CrowdActor],
+               gallery: Gallery, in_view: int, seconds: float, seed: int) -> Score:
+    pipeline = FramePipeline(models, gallery, tracker=FaceTracker.for_identity(
+        settings.identity))
+    appearances = crowd.plan(cast, in_view, seconds, seed)
+    score = Score(in_view)
+    for index in range(int(seconds * crowd.FPS)):
+        frame, truths = crowd.render(appearances, index)
+        (result,) = pipeline.process([frame], [index / crowd.FPS])
+        score.frames += 1
+        score.faces += len(truths)
+        score.descriptors += result.descriptors
+        analysed = result.analysed
+        paired: dict[int, int] = {}  # analysed face -> truth
+        if analysed and truths:
+            overlap = iou_matrix(np.stack([f.box for f in analysed]),
+                                 np.stack([t.box for t in truths]))
+            rows, cols = linear_sum_assignment(-overlap)
+            paired = {int(r): int(c) for r, c in zip(rows, cols) if overlap[r, c] >= MIN_IOU}
+        for face_index, face in enumerate(analysed):
+            truth = truths[paired[face_index]] if face_index in paired else None
+            if truth is None:
+                score.stray += 1
+            elif not truth.enrolled:
+                score.breach += 1
+            elif face.person_id == truth.actor:
+                score.right += 1
+            else:
+                score.wrong += 1
+        right_truths = {paired[i] for i, f in enumerate(analysed)
+                        if i in paired and f.person_id == truths[paired[i]].actor}
+        for truth_index, truth in enumerate(truths):
+            if truth.enrolled and truth.visible >= VISIBLE:
+                score.visible_enrolled += 1
+                score.visible_right += truth_index in right_truths
+    pipeline.close()
+    return score
