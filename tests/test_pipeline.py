@@ -85,15 +85,17 @@ def test_records_are_the_detections(vision_models: VisionModels, gallery: Galler
 
 def test_tracks_describe_each_face_once_inline(vision_models: VisionModels,
                                                gallery: Gallery) -> None:
-    """With a tracker and no worker: descriptors inline, once per track, not per frame."""
+    """With a tracker and no worker: descriptors inline, two per frame at most, once per
+    need: each face once, each enrolled face once more to confirm it; nothing after."""
     scene = samples.group_scene()
     tracked = FramePipeline(vision_models, gallery, tracker=FaceTracker(recheck_s=60))
     results = [tracked.process([scene], [i / 24])[0] for i in range(5)]
-    assert [r.descriptors for r in results] == [3, 0, 0, 0, 0]
-    for result in results:  # known from the first frame on, as the description is inline
+    assert [r.descriptors for r in results] == [2, 1, 2, 0, 0]
+    assert [len(r.analysed) for r in results] == [0, 0, 2, 2, 2]  # after confirmation
+    for result in results[2:]:
         assert sorted(f.person_id or "" for f in result.faces) == ["", "astronaut",
                                                                     "cameraman"]
-        assert len(result.analysed) == 2 and len({f.track_id for f in result.faces}) == 3
+        assert len({f.track_id for f in result.faces}) == 3
     assert no_pixels(results)
     # positive control: the same frames without tracks are described in every frame
     plain = FramePipeline(vision_models, gallery).process([scene] * 5)
@@ -129,8 +131,11 @@ def test_tracks_take_worker_results_and_survive_its_death(
         for _ in range(21):  # faces gone for longer than max_misses: every track ends
             pipeline.process([np.full_like(scene, 90)], [100.0])
         capsys.readouterr()
-        (after,) = pipeline.process([scene], [101.0])
-        assert after.descriptors == 3 and len(after.analysed) == 2
+        after = [pipeline.process([scene], [101.0 + step / 10])[0] for step in range(4)]
+        # inline now, two a frame at most: 3 faces, 2 confirmations, then nothing
+        assert max(r.descriptors for r in after) == 2
+        assert sum(r.descriptors for r in after) == 5 and after[-1].descriptors == 0
+        assert len(after[-1].analysed) == 2
         assert pipeline.worker is None
         assert '"event": "descriptor_worker_died"' in capsys.readouterr().err
     finally:

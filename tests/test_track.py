@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge.core.records import Detections, Match
-from edge.vision.track import FaceTracker
+from edge.vision.track import FaceTracker, Track
 
 
 def detections(*boxes: tuple[float, float, float, float]) -> Detections:
@@ -36,29 +36,111 @@ def test_tracks_end_after_max_misses() -> None:
     assert tracker.tracks == []
 
 
-def test_identity_once_per_track_then_rechecked() -> None:
-    tracker = FaceTracker(recheck_s=3.0, ambiguity_margin=0.02, ambiguous_recheck_s=0.5)
+def test_identity_confirmed_by_two_descriptors_then_rechecked() -> None:
+    tracker = FaceTracker(recheck_s=3.0, confirm_s=0.05, ambiguity_margin=0.02,
+                          ambiguous_recheck_s=0.5)
     (track,) = tracker.update(detections((0, 0, 50, 50)))
     assert tracker.needs_identity(track, 0.0)
     tracker.set_identity(track, Match("ann", 0.97, 0.80), 0.0)
-    assert track.state == "known" and not tracker.needs_identity(track, 2.9)
-    assert tracker.needs_identity(track, 3.0)
-    tracker.set_identity(track, Match("ann", 0.96, 0.95), 3.0)  # bob is close behind
-    assert track.ambiguous and tracker.needs_identity(track, 3.5)
+    assert track.state == "tentative" and tracker.identity_of(track)[0] is None  # not yet
+    assert not tracker.needs_identity(track, 0.04) and tracker.needs_identity(track, 0.05)
+    tracker.set_identity(track, Match("ann", 0.97, 0.80), 0.05)
+    assert track.state == "known" and tracker.identity_of(track)[0] == "ann"
+    assert not tracker.needs_identity(track, 3.0) and tracker.needs_identity(track, 3.05)
+    tracker.set_identity(track, Match("ann", 0.96, 0.95), 3.05)  # bob is close behind
+    assert track.ambiguous and tracker.needs_identity(track, 3.55)
+
+
+def test_a_second_descriptor_that_disagrees_is_not_a_confirmation() -> None:
+    tracker = FaceTracker(confirm_s=0.0)
+    (track,) = tracker.update(detections((0, 0, 50, 50)))
+    tracker.set_identity(track, Match("ann", 0.96, 0.80), 0.0)
+    tracker.set_identity(track, Match("bob", 0.96, 0.80), 0.1)  # one lucky frame each
+    assert (track.state, track.person_id, track.confirmations) == ("tentative", "bob", 1)
+    tracker.set_identity(track, Match(None, 0.90, 0.80), 0.2)
+    assert track.state == "unknown" and tracker.identity_of(track)[0] is None
 
 
 def test_unknown_tracks_are_not_described_every_frame() -> None:
-    tracker = FaceTracker(recheck_s=3.0)
+    tracker = FaceTracker(unknown_recheck_s=0.5)
     (track,) = tracker.update(detections((0, 0, 50, 50)))
     tracker.set_identity(track, Match(None, 0.7, 0.6), 10.0)
     assert track.state == "unknown" and track.person_id is None
-    assert not tracker.needs_identity(track, 11.0) and tracker.needs_identity(track, 13.0)
+    assert not tracker.needs_identity(track, 10.4) and tracker.needs_identity(track, 10.5)
+
+
+def known(tracker: FaceTracker, track: Track, person: str = "ann", at: float = 0.0) -> None:
+    for step in range(tracker.confirmations):
+        tracker.set_identity(track, Match(person, 0.97, 0.8, person), at + step)
+
+
+def test_a_face_crossing_in_front_of_another_keeps_its_track() -> None:
+    """A walks right past B, who stands still and is hidden while A covers them. Greedy IoU
+    on the last boxes hands A's face to B's track at the crossing and keeps it there (it did,
+    before this tracker); matched where its motion puts it, A stays A, and B, seen again,
+    gets its own track back."""
+    tracker = FaceTracker()
+    walker: list[int] = []
+    stander: list[int] = []
+    for frame in range(25):
+        x = 20 * frame
+        boxes = [(x, 100, x + 60, 160)]
+        if abs(x - 200) >= 50:  # B shows unless A is in front of them
+            boxes.append((200, 100, 260, 160))
+        tracks = tracker.update(detections(*boxes))
+        walker.append(tracks[0].track_id)
+        if len(tracks) == 2:
+            stander.append(tracks[1].track_id)
+    assert set(walker) == {1} and set(stander) == {2}
+
+
+def test_covered_faces_are_not_analysed_and_confirmed_again_after() -> None:
+    tracker = FaceTracker(confirm_s=0.0)
+    a, b = tracker.update(detections((0, 0, 100, 100), (300, 0, 400, 100)))
+    known(tracker, a, "ann")
+    known(tracker, b, "bob")
+    a, b = tracker.update(detections((0, 0, 100, 100), (60, 0, 160, 100)))  # b covers a
+    assert a.covered and b.covered and a.suspect
+    assert tracker.identity_of(a)[0] is None and not tracker.needs_identity(a, 5.0)
+    (a,) = tracker.update(detections((0, 0, 100, 100)))  # b has gone on
+    assert not a.covered and a.suspect and tracker.identity_of(a)[0] is None
+    assert tracker.identity_order([a], 5.0) == [0]  # the most urgent
+    tracker.set_identity(a, Match("ann", 0.97, 0.8, "ann"), 5.0)
+    assert tracker.identity_of(a)[0] == "ann" and not a.suspect
+
+
+def test_a_face_lost_for_a_frame_is_confirmed_again() -> None:
+    tracker = FaceTracker(confirm_s=0.0)
+    (a,) = tracker.update(detections((0, 0, 100, 100)))
+    known(tracker, a)
+    tracker.update(detections())  # not detected: covered by a tile, a blink of the detector
+    (again,) = tracker.update(detections((4, 0, 104, 100)))
+    assert again is a and a.suspect and tracker.identity_of(a)[0] is None
+
+
+def test_a_face_cut_by_the_frame_edge_waits_to_be_described() -> None:
+    tracker = FaceTracker()
+    (a,) = tracker.update(detections((-20, 100, 60, 180)), frame_size=(640, 480))
+    assert a.cut and not tracker.needs_identity(a, 0.0)
+    (a,) = tracker.update(detections((10, 100, 90, 180)), frame_size=(640, 480))
+    assert not a.cut and tracker.needs_identity(a, 0.1)
+
+
+def test_descriptors_go_to_the_most_urgent_first() -> None:
+    tracker = FaceTracker(recheck_s=3.0, unknown_recheck_s=0.5, confirm_s=0.05)
+    boxes = [(x, 0, x + 50, 50) for x in (0, 100, 200, 300, 400)]
+    tracks = tracker.update(detections(*boxes))
+    known(tracker, tracks[0], "ann", at=-10.0)                            # routine, due
+    tracker.set_identity(tracks[1], Match(None, 0.7, 0.6), 0.0)           # unknown, due
+    tracker.set_identity(tracks[2], Match("bob", 0.96, 0.8, "bob"), 0.5)  # to confirm
+    tracker.set_identity(tracks[3], Match(None, 0.7, 0.6), 0.9)           # unknown, not due
+    assert tracker.identity_order(tracks, 1.0) == [4, 2, 1, 0]  # new, confirm, unknown, routine
 
 
 def test_a_known_track_keeps_its_person_through_one_poor_frame() -> None:
     tracker = FaceTracker(recheck_s=3.0, keep_threshold=0.92)
     (track,) = tracker.update(detections((0, 0, 50, 50)))
-    tracker.set_identity(track, Match("ann", 0.97, 0.8, "ann"), 0.0)
+    known(tracker, track, "ann", at=-1.0)
     tracker.set_identity(track, Match(None, 0.93, 0.8, "ann"), 3.0)   # a turned head
     assert (track.state, track.person_id) == ("known", "ann")
     tracker.set_identity(track, Match(None, 0.91, 0.8, "ann"), 6.0)   # below the keep level
@@ -68,7 +150,7 @@ def test_a_known_track_keeps_its_person_through_one_poor_frame() -> None:
 def test_hysteresis_never_gives_a_track_to_someone_else() -> None:
     tracker = FaceTracker(keep_threshold=0.9)
     (track,) = tracker.update(detections((0, 0, 50, 50)))
-    tracker.set_identity(track, Match("ann", 0.97, 0.8, "ann"), 0.0)
+    known(tracker, track, "ann", at=-1.0)
     tracker.set_identity(track, Match(None, 0.94, 0.8, "bob"), 3.0)   # now nearer to bob
     assert track.state == "unknown" and track.person_id is None
     (fresh,) = FaceTracker(keep_threshold=0.9).update(detections((0, 0, 50, 50)))

@@ -35,11 +35,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--seeds", default="7,8")
     parser.add_argument("--in-view", default="1,3,6,10")
+    parser.add_argument("--threshold", type=float, help="identity.threshold (default: the "
+                        "settings' default)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     configure_logging("bench", "WARNING")
     settings = Settings.model_validate({"models": {
-        "dir": APP_ROOT / "engines", "backend": "onnxruntime", "device": "cpu"}})
+        "dir": APP_ROOT / "engines", "backend": "onnxruntime", "device": "cpu"},
+        **({"identity": {"threshold": args.threshold, "keep_threshold": args.threshold - 0.03}}
+           if args.threshold is not None else {})})
     models = VisionModels.load(settings)
     cast = calibrated_cast(models)
     gallery = gallery_for(models, cast, settings.identity.threshold)

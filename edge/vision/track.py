@@ -12,8 +12,9 @@ Identity. A track is analysed (its expression counted for a person) only while i
 overlaps another face, or is cut by the frame's edge, it is not described (the descriptor
 of a half face is poor) and, if it overlapped, it is not analysed; after the overlap its
 identity is confirmed again before it counts. So is a track's that lost its face for a
-frame or more, or found it only at the low threshold: the face may be someone else's. Hysteresis: a known track keeps its person
-while the same person stays the nearest at ``keep_threshold`` or more.
+frame or more, or found it only at the low threshold: the face may be someone else's.
+Hysteresis: a known track keeps its person while the same person stays the nearest at
+``keep_threshold`` or more.
 
 Budget. ``identity_order`` says which tracks need a descriptor now, most urgent first: a
 new or uncovered face, then a face awaiting confirmation, then an unknown face (again after
@@ -63,7 +64,7 @@ class Track:
 class FaceTracker:
     def __init__(self, *, iou_threshold: float = 0.3, low_iou_threshold: float = 0.1,
                  max_misses: int = 12, recheck_s: float = 3.0,
-                 unknown_recheck_s: float = 1.0, confirm_s: float = 0.25,
+                 unknown_recheck_s: float = 0.5, confirm_s: float = 0.05,
                  ambiguity_margin: float = 0.02, ambiguous_recheck_s: float = 0.5,
                  keep_threshold: float = 1.0, confirmations: int = 2) -> None:
         self.iou_threshold = iou_threshold
@@ -100,7 +101,10 @@ class FaceTracker:
                 break
             overlap = iou_matrix(np.stack([predicted[t] for t in free_tracks]),
                                  detections.boxes[free_detections])
-            rows, cols = linear_sum_assignment(-overlap)
+            # a tie goes to the track seen in the last frame: one that was hidden has only
+            # its prediction to go by
+            unseen = np.array([min(self.tracks[t].misses, 5) for t in free_tracks])
+            rows, cols = linear_sum_assignment(-(overlap - 0.02 * unseen[:, None]))
             taken = [(r, c) for r, c in zip(rows, cols) if overlap[r, c] >= threshold]
             for r, c in taken:
                 pairs[free_detections[c]] = self.tracks[free_tracks[r]]
