@@ -1,0 +1,66 @@
+"""The attribution benchmark's parts, and its goals on a short crowd clip: every analysed face
+is the person it is filed under, and no stranger is analysed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.demos import crowd
+from edge.demos.attribution import calibrated_cast, gallery_for, score_clip
+from edge.settings import Settings
+from edge.vision.identity import Gallery
+from edge.vision.loader import VisionModels
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cast(vision_models: VisionModels) -> list[crowd.CrowdActor]:
+    return calibrated_cast(vision_models)
+
+
+def test_the_truth_knows_who_covers_whom(cast: list[crowd.CrowdActor]) -> None:
+    first, second = cast[0], cast[2]
+    alone = crowd.Appearance(first, 0.0, 10.0, (200, 240), (200, 240), (150, 150), 1.0)
+    _frame, (truth,) = crowd.render([alone], 0)
+    assert truth.actor == first.name and truth.visible == 1.0
+    cover = crowd.Appearance(second, 0.0, 10.0, (230, 240), (230, 240), (150, 150), 1.0)
+    _frame, (under, over) = crowd.render([alone, cover], 0)  # drawn later: on top
+    assert under.visible < 0.5 and over.visible == 1.0
+    half_out = replace(alone, start=(0, 240), end=(0, 240))
+    _frame, (cut,) = crowd.render([half_out], 0)
+    assert 0.0 < cut.visible < 0.9
+
+
+def test_enrolment_photos_are_not_the_clip(cast: list[crowd.CrowdActor]) -> None:
+    for actor in cast:
+        if actor.enrolled:
+            for photo in crowd.enrolment_photos(actor):
+                assert photo.shape != actor.image.shape or not np.array_equal(photo, actor.image)
+
+
+def test_a_crowd_clip_is_attributed_right(vision_models: VisionModels, settings: Settings,
+                                          cast: list[crowd.CrowdActor]) -> None:
+    gallery = gallery_for(vision_models, cast, settings.identity.threshold)
+    score = score_clip(vision_models, settings, cast, gallery, in_view=6, seconds=5.0, seed=8)
+    print(f"\n6 in view, 5 s: {score}, recall {score.recall:.1%}")
+    assert score.visible_enrolled > 100 and score.right > 100
+    assert score.wrong == 0 and score.breach == 0 and score.stray == 0
+    assert score.recall >= 0.8
+
+
+def test_the_score_counts_a_breach(vision_models: VisionModels, settings: Settings,
+                                   cast: list[crowd.CrowdActor]) -> None:
+    """The control: a stranger enrolled under an enrolled person's name (a mix-up at
+    enrolment) is analysed, and the score calls each of those faces a breach."""
+    stranger = next(a.actor for a in crowd.plan(cast, 3, 8.0, 8) if not a.actor.enrolled)
+    tile = np.full((480, 640, 3), 96, np.uint8)
+    tile[90:390, 170:470] = cv2.resize(stranger.image, (300, 300))
+    ((_face, descriptor),) = vision_models.describe(tile)
+    gallery = Gallery(["lfw-00"], descriptor[None], settings.identity.threshold)
+    score = score_clip(vision_models, settings, cast, gallery, in_view=3, seconds=8.0, seed=8)
+    assert score.breach > 0
