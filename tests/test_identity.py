@@ -66,3 +66,16 @@ def test_different_people_stay_below_the_threshold(vision_models: VisionModels) 
     gallery = Gallery(["astronaut"], astronaut[None], threshold=Settings().identity.threshold)
     match = gallery.match(cameraman[None])[0]
     assert match.person_id is None and match.similarity < 0.9
+
+
+@pytest.mark.slow
+def test_dlibs_own_rule_would_admit_far_more_strangers(evidence: IdentityEvidence) -> None:
+    """dlib documents a Euclidean distance below 0.6 as the same person. On lfw_subset's
+    low-resolution faces that admits many strangers; the cosine threshold admits almost
+    none, at a small cost in false rejects (a stranger analysed costs more)."""
+    cosine_accept, cosine_reject = evidence.rates(Settings().identity.threshold)
+    dlib_accept, dlib_reject = evidence.distance_rates(0.6)
+    print(f"\ncosine {Settings().identity.threshold}: FA {cosine_accept:.4f} FR "
+          f"{cosine_reject:.4f}; dlib distance < 0.6: FA {dlib_accept:.4f} FR {dlib_reject:.4f}")
+    assert dlib_accept > 20 * cosine_accept and dlib_accept > 0.02
+    assert cosine_reject <= 0.1 and dlib_reject <= cosine_reject

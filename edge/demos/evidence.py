@@ -51,23 +51,38 @@ VARIANTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 @dataclass
 class IdentityEvidence:
     per_variant: dict[str, dict[str, float]]  # photo -> variant -> similarity
-    genuine: np.ndarray
-    impostor: np.ndarray
+    genuine: np.ndarray            # cosine similarity of same-face pairs
+    impostor: np.ndarray           # ... of different-face pairs
+    genuine_distance: np.ndarray   # dlib's own measure: Euclidean distance, same-face pairs
+    impostor_distance: np.ndarray
 
     def rates(self, threshold: float) -> tuple[float, float]:
-        """(false accept rate, false reject rate) at ``threshold``."""
+        """(false accept rate, false reject rate) at cosine ``threshold``."""
         return (float((self.impostor >= threshold).mean()),
                 float((self.genuine < threshold).mean()))
 
+    def distance_rates(self, limit: float = 0.6) -> tuple[float, float]:
+        """(false accept rate, false reject rate) with dlib's rule: the same person when the
+        Euclidean distance is below ``limit`` (0.6 in dlib's documentation)."""
+        return (float((self.impostor_distance < limit).mean()),
+                float((self.genuine_distance >= limit).mean()))
+
 
 def _single(models: VisionModels, image: np.ndarray) -> np.ndarray | None:
+    """The raw descriptor of the one face in ``image``; None unless exactly one."""
     faces = models.describe(image)
-    return normalise(faces[0][1]) if len(faces) == 1 else None
+    return faces[0][1] if len(faces) == 1 else None
+
+
+def _pair(reference: np.ndarray, other: np.ndarray) -> tuple[float, float]:
+    """(cosine similarity, Euclidean distance) of two raw descriptors."""
+    return (float(normalise(reference) @ normalise(other)),
+            float(np.linalg.norm(reference - other)))
 
 
 def collect(models: VisionModels, lfw_genuine: int = 40) -> IdentityEvidence:
     per_variant: dict[str, dict[str, float]] = {}
-    genuine: list[float] = []
+    genuine: list[tuple[float, float]] = []
     for name, photo in (("astronaut", samples.astronaut()), ("cameraman", samples.cameraman())):
         reference = _single(models, photo)
         assert reference is not None, f"{name}: expected one face"
@@ -75,8 +90,8 @@ def collect(models: VisionModels, lfw_genuine: int = 40) -> IdentityEvidence:
         for variant, change in VARIANTS.items():
             other = _single(models, change(photo))
             if other is not None:
-                per_variant[name][variant] = float(reference @ other)
-                genuine.append(per_variant[name][variant])
+                genuine.append(_pair(reference, other))
+                per_variant[name][variant] = genuine[-1][0]
     strangers = []
     for index, face in enumerate(samples.lfw_faces(100)):
         tile = samples.face_tile(face, 100)
@@ -88,10 +103,13 @@ def collect(models: VisionModels, lfw_genuine: int = 40) -> IdentityEvidence:
             for change in (VARIANTS["mirror"], lambda i: brightness(i, 0.7)):
                 other = _single(models, change(tile))
                 if other is not None:
-                    genuine.append(float(reference @ other))
-    matrix = np.asarray(strangers) @ np.asarray(strangers).T
-    impostor = matrix[np.triu_indices(len(strangers), 1)]
-    return IdentityEvidence(per_variant, np.asarray(genuine), impostor)
+                    genuine.append(_pair(reference, other))
+    raw = np.asarray(strangers)
+    upper = np.triu_indices(len(strangers), 1)
+    cosine = (normalise(raw) @ normalise(raw).T)[upper]
+    distance = np.linalg.norm(raw[:, None, :] - raw[None, :, :], axis=-1)[upper]
+    pairs = np.asarray(genuine)
+    return IdentityEvidence(per_variant, pairs[:, 0], cosine, pairs[:, 1], distance)
 
 
 @dataclass
