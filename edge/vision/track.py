@@ -169,6 +169,8 @@ class FaceTracker:
         if track.state == "tentative":
             return 1 if waited >= self.confirm_s else None
         if track.state == "unknown":
+            if track.similarity >= self.keep_threshold:  # a near miss: look again soon
+                return 1 if waited >= self.confirm_s else None
             return 2 if waited >= self.unknown_recheck_s else None
         if track.ambiguous:
             return 3 if waited >= self.ambiguous_recheck_s else None
