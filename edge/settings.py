@@ -136,6 +136,9 @@ class IdentitySettings(Section):
             ge=-1.0, le=1.0, description="a track already identified keeps its person while "
         "the similarity to that person stays at or above this (hysteresis)")
     recheck_seconds: float = Field(default=3.0, ge=0.1, le=3600.0)
+    confirmations: int = Field(default=2, ge=1, le=10, description="descriptors from "
+                               "different frames that must agree before a face counts as "
+                               "that person (one lucky frame of a stranger is not enough)")
     worker_process: bool = Field(
         default=True,
             description="compute descriptors in a second process, so the frame loop never "

@@ -84,7 +84,8 @@ class FaceTracker:
     def for_identity(cls, identity: IdentitySettings) -> FaceTracker:
         """The tracker the service runs with: re-checks and hysteresis from the settings."""
         return cls(recheck_s=identity.recheck_seconds,
-                   keep_threshold=min(identity.keep_threshold, identity.threshold))
+                   keep_threshold=min(identity.keep_threshold, identity.threshold),
+                   confirmations=identity.confirmations)
 
     # --- association ---------------------------------------------------------------------
     def update(self, detections: Detections,
