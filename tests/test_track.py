@@ -159,9 +159,10 @@ def test_hysteresis_never_gives_a_track_to_someone_else() -> None:
 
 
 def test_a_near_miss_is_looked_at_again_before_a_clear_stranger() -> None:
-    tracker = FaceTracker(keep_threshold=0.92, unknown_recheck_s=0.5, confirm_s=0.05)
+    tracker = FaceTracker(keep_threshold=0.92, unknown_recheck_s=0.5, near_miss_recheck_s=0.25)
     near, far = tracker.update(detections((0, 0, 50, 50), (200, 0, 250, 50)))
     tracker.set_identity(near, Match(None, 0.94, 0.80, "ann"), 0.0)  # ann, just below
     tracker.set_identity(far, Match(None, 0.70, 0.60, "bob"), 0.0)   # nobody we know
-    assert tracker.identity_order([near, far], 0.05) == [0]
+    assert tracker.identity_order([near, far], 0.2) == []
+    assert tracker.identity_order([near, far], 0.25) == [0]
     assert tracker.identity_order([near, far], 0.5) == [0, 1]

@@ -37,13 +37,19 @@ def main() -> None:
     parser.add_argument("--in-view", default="1,3,6,10")
     parser.add_argument("--threshold", type=float, help="identity.threshold (default: the "
                         "settings' default)")
+    parser.add_argument("--confirmations", type=int, help="identity.confirmations (default: "
+                        "the settings' default)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     configure_logging("bench", "WARNING")
+    identity: dict[str, object] = {}
+    if args.threshold is not None:
+        identity.update(threshold=args.threshold, keep_threshold=args.threshold - 0.03)
+    if args.confirmations is not None:
+        identity.update(confirmations=args.confirmations)
     settings = Settings.model_validate({"models": {
         "dir": APP_ROOT / "engines", "backend": "onnxruntime", "device": "cpu"},
-        **({"identity": {"threshold": args.threshold, "keep_threshold": args.threshold - 0.03}}
-           if args.threshold is not None else {})})
+        "identity": identity})
     models = VisionModels.load(settings)
     cast = calibrated_cast(models)
     gallery = gallery_for(models, cast, settings.identity.threshold)

@@ -55,7 +55,7 @@ class FramePipeline:
     def __init__(self, models: VisionModels, gallery: Gallery, *,
                  tracker: FaceTracker | None = None,
                  worker: DescriptorWorker | None = None, inline_budget: int = 3,
-                 worker_in_flight: int = 3) -> None:
+                 worker_in_flight: int = 2) -> None:
         if worker is not None and tracker is None:
             raise ValueError("a descriptor worker needs a tracker to take its results up")
         self.models = models

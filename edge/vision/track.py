@@ -64,7 +64,8 @@ class Track:
 class FaceTracker:
     def __init__(self, *, iou_threshold: float = 0.3, low_iou_threshold: float = 0.1,
                  max_misses: int = 12, recheck_s: float = 3.0,
-                 unknown_recheck_s: float = 0.5, confirm_s: float = 0.05,
+                 unknown_recheck_s: float = 0.5, near_miss_recheck_s: float = 0.25,
+                 confirm_s: float = 0.05,
                  ambiguity_margin: float = 0.02, ambiguous_recheck_s: float = 0.5,
                  keep_threshold: float = 1.0, confirmations: int = 2) -> None:
         self.iou_threshold = iou_threshold
@@ -73,6 +74,7 @@ class FaceTracker:
         self.max_misses = max_misses
         self.recheck_s = recheck_s
         self.unknown_recheck_s = unknown_recheck_s
+        self.near_miss_recheck_s = near_miss_recheck_s
         self.confirm_s = confirm_s
         self.ambiguity_margin = ambiguity_margin
         self.ambiguous_recheck_s = ambiguous_recheck_s
@@ -171,7 +173,7 @@ class FaceTracker:
             return 1 if waited >= self.confirm_s else None
         if track.state == "unknown":
             if track.similarity >= self.keep_threshold:  # a near miss: look again soon
-                return 1 if waited >= self.confirm_s else None
+                return 1 if waited >= self.near_miss_recheck_s else None
             return 2 if waited >= self.unknown_recheck_s else None
         if track.ambiguous:
             return 3 if waited >= self.ambiguous_recheck_s else None
