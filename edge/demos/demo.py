@@ -167,5 +167,6 @@ def _summary(settings: Settings, service: Service, view: AlertView, wall_s: floa
          f"({view.duplicates} duplicate copies ignored); first: "
          f"{received[0].hour_start + ' level ' + str(received[0].level) if received else '-'}")
     _say(f"  frames {stats.frames}, {stats.fps:.1f} frames/s, descriptors computed "
-         f"{stats.descriptors} (once per track), faces analysed {stats.faces_analysed}")
+         f"{stats.descriptors} (when a track needed one), faces analysed "
+         f"{stats.faces_analysed}")
     _say(f"  wall time {wall_s:.0f} s")
