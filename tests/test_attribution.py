@@ -64,3 +64,16 @@ def test_the_score_counts_a_breach(vision_models: VisionModels, settings: Settin
     gallery = Gallery(["lfw-00"], descriptor[None], settings.identity.threshold)
     score = score_clip(vision_models, settings, cast, gallery, in_view=3, seconds=8.0, seed=8)
     assert score.breach > 0
+
+
+def test_a_detection_is_paired_with_the_face_that_shows() -> None:
+    """A hidden face behind the one detected is not what was detected; a face leaving the
+    frame is paired by its part inside the frame, as the detector sees it."""
+    from edge.demos.attribution import pair_with_truth
+
+    hidden = crowd.FaceTruth("stranger-01", False, np.array([100, 100, 160, 160.]), 0.0)
+    shown = crowd.FaceTruth("lfw-00", True, np.array([102, 100, 162, 160.]), 1.0)
+    assert pair_with_truth([np.array([101, 100, 161, 160.])], [hidden, shown]) == {0: 1}
+    leaving = crowd.FaceTruth("astronaut", True, np.array([600, 200, 680, 280.]), 0.5)
+    assert pair_with_truth([np.array([600, 200, 640, 280.])], [leaving]) == {0: 0}
+    assert pair_with_truth([np.array([10, 10, 50, 50.])], [leaving]) == {}  # no face there

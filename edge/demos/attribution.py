@@ -10,7 +10,8 @@ analysed face with the truth of its frame:
 - stray: an analysed face where the truth has no face (a false detection);
 - recall: of the enrolled faces at least 90 % visible, the share analysed as the right person.
 
-Detections are paired with true faces by IoU (Hungarian assignment, at least 0.3).
+Detections are paired with true faces by IoU (Hungarian assignment, at least 0.3), the true
+boxes clipped to the frame, and only with faces at least 10 % visible.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from edge.vision.pipeline import FramePipeline
 from edge.vision.track import FaceTracker
 
 MIN_IOU = 0.3
+MIN_SHOWN = 0.1
 VISIBLE = 0.9
 
 
@@ -48,6 +50,22 @@ class Score:
     @property
     def recall(self) -> float:
         return self.visible_right / self.visible_enrolled if self.visible_enrolled else 0.0
+
+
+def pair_with_truth(boxes: list[np.ndarray], truths: list[crowd.FaceTruth]) -> dict[int, int]:
+    """Detected box -> the true face it shows (Hungarian on IoU, at least ``MIN_IOU``).
+
+    True boxes are clipped to the frame, as a detector's are; a face that shows less than
+    ``MIN_SHOWN`` of itself cannot be what was detected there (the face covering it can)."""
+    candidates = [i for i, t in enumerate(truths) if t.visible >= MIN_SHOWN]
+    if not boxes or not candidates:
+        return {}
+    width, height = crowd.SIZE
+    true_boxes = np.stack([truths[i].box for i in candidates]).astype(np.float32)
+    true_boxes = np.clip(true_boxes, 0, [width, height, width, height])
+    overlap = iou_matrix(np.stack(boxes), true_boxes)
+    rows, cols = linear_sum_assignment(-overlap)
+    return {int(r): candidates[int(c)] for r, c in zip(rows, cols) if overlap[r, c] >= MIN_IOU}
 
 
 def calibrated_cast(models: VisionModels) -> list[crowd.CrowdActor]:
@@ -100,12 +118,7 @@ def score_clip(models: VisionModels, settings: Settings, cast: list[crowd.CrowdA
         score.faces += len(truths)
         score.descriptors += result.descriptors
         analysed = result.analysed
-        paired: dict[int, int] = {}  # analysed face -> truth
-        if analysed and truths:
-            overlap = iou_matrix(np.stack([f.box for f in analysed]),
-                                 np.stack([t.box for t in truths]))
-            rows, cols = linear_sum_assignment(-overlap)
-            paired = {int(r): int(c) for r, c in zip(rows, cols) if overlap[r, c] >= MIN_IOU}
+        paired = pair_with_truth([f.box for f in analysed], truths)
         for face_index, face in enumerate(analysed):
             truth = truths[paired[face_index]] if face_index in paired else None
             if truth is None:
