@@ -86,16 +86,22 @@ def test_records_are_the_detections(vision_models: VisionModels, gallery: Galler
 def test_tracks_describe_each_face_once_inline(vision_models: VisionModels,
                                                gallery: Gallery) -> None:
     """With a tracker and no worker: descriptors inline, three per frame at most, once per
-    need: each face once, each enrolled face once more to confirm it; nothing after."""
+    need: each face once (one descriptor confirms a person by default); nothing after."""
     scene = samples.group_scene()
     tracked = FramePipeline(vision_models, gallery, tracker=FaceTracker(recheck_s=60))
     results = [tracked.process([scene], [i / 24])[0] for i in range(5)]
-    assert [r.descriptors for r in results] == [3, 0, 2, 0, 0]
-    assert [len(r.analysed) for r in results] == [0, 0, 2, 2, 2]  # after confirmation
-    for result in results[2:]:
+    assert [r.descriptors for r in results] == [3, 0, 0, 0, 0]
+    assert [len(r.analysed) for r in results] == [2] * 5
+    for result in results:
         assert sorted(f.person_id or "" for f in result.faces) == ["", "astronaut",
                                                                     "cameraman"]
         assert len({f.track_id for f in result.faces}) == 3
+    # with two agreeing descriptors required, the faces count from the confirming frame on
+    strict = FramePipeline(vision_models, gallery,
+                           tracker=FaceTracker(recheck_s=60, confirmations=2))
+    confirmed = [strict.process([scene], [i / 24])[0] for i in range(4)]
+    assert [r.descriptors for r in confirmed] == [3, 0, 2, 0]
+    assert [len(r.analysed) for r in confirmed] == [0, 0, 2, 2]
     assert no_pixels(results)
     # positive control: the same frames without tracks are described in every frame
     plain = FramePipeline(vision_models, gallery).process([scene] * 5)
@@ -133,9 +139,8 @@ def test_tracks_take_worker_results_and_survive_its_death(
             pipeline.process([np.full_like(scene, 90)], [100.0])
         capsys.readouterr()
         after = [pipeline.process([scene], [101.0 + step / 10])[0] for step in range(4)]
-        # inline now, three a frame at most: 3 faces, 2 confirmations, then nothing
-        assert max(r.descriptors for r in after) <= 3
-        assert sum(r.descriptors for r in after) == 5 and after[-1].descriptors == 0
+        # inline now, three a frame at most: each face once, then nothing
+        assert [r.descriptors for r in after] == [3, 0, 0, 0]
         assert len(after[-1].analysed) == 2
         assert pipeline.worker is None
         assert '"event": "descriptor_worker_died"' in capsys.readouterr().err

@@ -38,7 +38,7 @@ def test_tracks_end_after_max_misses() -> None:
 
 def test_identity_confirmed_by_two_descriptors_then_rechecked() -> None:
     tracker = FaceTracker(recheck_s=3.0, confirm_s=0.05, ambiguity_margin=0.02,
-                          ambiguous_recheck_s=0.5)
+                          ambiguous_recheck_s=0.5, confirmations=2)
     (track,) = tracker.update(detections((0, 0, 50, 50)))
     assert tracker.needs_identity(track, 0.0)
     tracker.set_identity(track, Match("ann", 0.97, 0.80), 0.0)
@@ -52,7 +52,7 @@ def test_identity_confirmed_by_two_descriptors_then_rechecked() -> None:
 
 
 def test_a_second_descriptor_that_disagrees_is_not_a_confirmation() -> None:
-    tracker = FaceTracker(confirm_s=0.0)
+    tracker = FaceTracker(confirm_s=0.0, confirmations=2)
     (track,) = tracker.update(detections((0, 0, 50, 50)))
     tracker.set_identity(track, Match("ann", 0.96, 0.80), 0.0)
     tracker.set_identity(track, Match("bob", 0.96, 0.80), 0.1)  # one lucky frame each
@@ -127,7 +127,8 @@ def test_a_face_cut_by_the_frame_edge_waits_to_be_described() -> None:
 
 
 def test_descriptors_go_to_the_most_urgent_first() -> None:
-    tracker = FaceTracker(recheck_s=3.0, unknown_recheck_s=0.5, confirm_s=0.05)
+    tracker = FaceTracker(recheck_s=3.0, unknown_recheck_s=0.5, confirm_s=0.05,
+                          confirmations=2)
     boxes = [(x, 0, x + 50, 50) for x in (0, 100, 200, 300, 400)]
     tracks = tracker.update(detections(*boxes))
     known(tracker, tracks[0], "ann", at=-10.0)                            # routine, due
