@@ -13,6 +13,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge.publish.payload import status_reason
+
 
 @dataclass
 class Subscriber:
@@ -51,8 +53,7 @@ class Subscriber:
             client.subscribe([(topic, 1) for topic in self.topics])
 
     def _on_message(self, _client, _userdata, message) -> None:
-        properties = getattr(message, "properties", None)
-        reason = dict(getattr(properties, "UserProperty", [])).get("reason")
+        reason = status_reason(message)
         with self._lock:
             self.messages.append((message.topic, bytes(message.payload), bool(message.retain)))
             self.reasons.append(reason)

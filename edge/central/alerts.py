@@ -20,15 +20,14 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
 from edge.core.errors import EdgeError
 from edge.core.text import printable
-from edge.publish.payload import REASON_PROPERTY, RiskAlert
-from edge.publish.tls import use_tls
+from edge.publish.connection import new_client
+from edge.publish.payload import RiskAlert, status_reason
 from edge.publish.topics import Topics
 
 HEADER = (f"{'received':20} {'site':10} {'device':14} {'person':16} {'hour (UTC)':17} "
@@ -91,13 +90,9 @@ def watch_alerts(host: str, port: int, prefix: str, *, ca_file: str | None = Non
     or Ctrl-C."""
     view = view or AlertView(out=out, as_json=as_json)
     inbox: queue.Queue[tuple[str, bytes, str | None]] = queue.Queue()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.suppress_exceptions = True
-    if ca_file:
-        use_tls(client, ca_file, cert_file, key_file,
-                names="--ca-file, --cert-file and --key-file")
-    if username:
-        client.username_pw_set(username, password)
+    client = new_client(ca_file=ca_file, cert_file=cert_file, key_file=key_file,
+                        tls_names="--ca-file, --cert-file and --key-file", username=username,
+                        password=password)
     refused: list[str] = []
 
     def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode,
@@ -108,9 +103,7 @@ def watch_alerts(host: str, port: int, prefix: str, *, ca_file: str | None = Non
         c.subscribe([(Topics.all_risk(prefix), 1), (Topics.all_status(prefix), 1)])
 
     def on_message(_c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
-        properties = getattr(message, "properties", None)
-        why = dict(getattr(properties, "UserProperty", None) or []).get(REASON_PROPERTY)
-        inbox.put((message.topic, bytes(message.payload), why))
+        inbox.put((message.topic, bytes(message.payload), status_reason(message)))
 
     client.on_connect = on_connect
     client.on_message = on_message

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -40,8 +39,8 @@ from edge.central.messages import Incoming, Rejection, parse
 from edge.core.faults import Fault
 from edge.core.logs import get_logger
 from edge.core.text import printable
-from edge.publish.payload import REASON_PROPERTY
-from edge.publish.tls import use_tls
+from edge.publish.connection import new_client
+from edge.publish.payload import status_reason
 from edge.secrets import credential
 from edge.settings import CentralSettings
 
@@ -100,17 +99,12 @@ class Collector:
     # --- set-up --------------------------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
         cfg = self.settings
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                             protocol=mqtt.MQTTv5, manual_ack=True)
-        client.suppress_exceptions = True
-        client.reconnect_delay_set(1, 30)
-        if cfg.ca_file is not None:
-            use_tls(client, cfg.ca_file, cfg.cert_file, cfg.key_file,
-                    names="central.ca_file, central.cert_file and central.key_file")
-        password = (cfg.password.get_secret_value() if cfg.password is not None
-                    else credential("central-mqtt-password"))
-        if cfg.username or password:
-            client.username_pw_set(cfg.username, password)
+        client = new_client(
+            self.client_id, ca_file=cfg.ca_file, cert_file=cfg.cert_file, key_file=cfg.key_file,
+            tls_names="central.ca_file, central.cert_file and central.key_file",
+            username=cfg.username, manual_ack=True, max_backoff_s=30,
+            password=(cfg.password.get_secret_value() if cfg.password is not None
+                      else credential("central-mqtt-password")))
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -214,10 +208,8 @@ class Collector:
         self.subscribed.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
-        properties = getattr(message, "properties", None)
-        reason = dict(getattr(properties, "UserProperty", None) or []).get(REASON_PROPERTY)
         self._inbox.put(_Queued(self._generation, message.mid, message.qos, Incoming(
-            message.topic, bytes(message.payload), time.time(), reason)))
+            message.topic, bytes(message.payload), time.time(), status_reason(message))))
 
     # --- the writer thread ---------------------------------------------------------------------
     def _take_batch(self) -> list[_Queued]:

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -37,6 +36,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge.core.clock import Clock, SystemClock, utc_text
 from edge.core.faults import Fault
 from edge.core.logs import get_logger
+from edge.publish.connection import new_client
 from edge.publish.payload import (
     REASON_LOST,
     REASON_PROPERTY,
@@ -47,7 +47,6 @@ from edge.publish.payload import (
     DeviceStats,
     board_temperature_c,
 )
-from edge.publish.tls import use_tls
 from edge.publish.topics import Topics
 from edge.secrets import credential
 from edge.settings import Settings
@@ -62,17 +61,11 @@ log = get_logger(__name__)
 def make_client(settings: Settings, client_id: str) -> mqtt.Client:
     """A paho client configured from the settings: protocol, TLS, credentials, backoff."""
     cfg = settings.mqtt
-    protocol = mqtt.MQTTv5 if cfg.protocol == "5" else mqtt.MQTTv311
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
-    client.suppress_exceptions = True
-    client.reconnect_delay_set(1, 60)
-    if cfg.ca_file is not None:
-        use_tls(client, cfg.ca_file, cfg.cert_file, cfg.key_file)
     password = (cfg.password.get_secret_value() if cfg.password is not None
                 else credential("mqtt-password", "EDGE_MQTT_PASSWORD"))
-    if cfg.username or password:
-        client.username_pw_set(cfg.username, password)
-    return client
+    return new_client(client_id, protocol=mqtt.MQTTv5 if cfg.protocol == "5" else mqtt.MQTTv311,
+                      ca_file=cfg.ca_file, cert_file=cfg.cert_file, key_file=cfg.key_file,
+                      username=cfg.username, password=password)
 
 
 class Publisher:

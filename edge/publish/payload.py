@@ -80,6 +80,13 @@ REASON_STOPPED = "stopped"
 REASON_LOST = "connection lost"
 
 
+def status_reason(message: object) -> str | None:
+    """The `reason` user property of a received MQTT message (paho's ``MQTTMessage``);
+    None without one (MQTT 3.1.1, or another publisher)."""
+    properties = getattr(message, "properties", None)
+    return dict(getattr(properties, "UserProperty", None) or []).get(REASON_PROPERTY)
+
+
 def board_temperature_c() -> float | None:
     """Highest thermal zone reading where the board exposes one (Jetson, most PCs)."""
     from pathlib import Path

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 import time
 from collections import deque
@@ -23,27 +22,16 @@ from starlette.requests import Request
 
 from edge.central.accounts import User, load_user
 from edge.central.database import Database
-from edge.secrets import credential
+from edge.secrets import kept_secret
 
 CSRF_FIELD = "csrf"
 
 
 def session_key(state_dir: Path) -> str:
-    """The credential `central-session-key`, else one made once and kept (0600) in the
-    collector's folder: replicas behind one address need the credential, shared."""
-    given = credential("central-session-key", "EDGE_CENTRAL_SESSION_KEY")
-    if given is not None:
-        return given
-    path = state_dir / "session-key.secret"
-    if not path.exists():
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another replica made it meanwhile
-            return path.read_text().strip()
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    return path.read_text().strip()
+    """The credential `central-session-key` (or $EDGE_CENTRAL_SESSION_KEY), else one made
+    once and kept (0600) in the collector's folder: replicas behind one address need the
+    credential, shared."""
+    return kept_secret(state_dir, "central-session-key", "EDGE_CENTRAL_SESSION_KEY").decode()
 
 
 def csrf_token(request: Request) -> str:
