@@ -4,10 +4,8 @@ over HTTPS, secrets that never reach the log, a clean stop on SIGTERM."""
 from __future__ import annotations
 
 import io
-import os
 import signal
 import ssl
-import subprocess
 import threading
 import urllib.request
 from pathlib import Path
@@ -22,31 +20,16 @@ from edge.central.alerts import watch_alerts
 from edge.central.database import Database
 from edge.core.errors import EdgeError
 from edge.demos.broker import Broker, free_port, wait_until
+from edge.demos.postgres import Postgres
 
 pytestmark = pytest.mark.slow
 BROKER_PASSWORD = "broker-secret-4711"
 DATABASE_PASSWORD = "db-secret-0815"
 
 
-def password_broker() -> Broker:
-    """mosquitto with one account per client and no anonymous access."""
-    broker = Broker()
-    passwords = broker.folder / "passwords"
-    passwords.touch()
-    for user in ("central", "device"):
-        subprocess.run(["mosquitto_passwd", "-b", str(passwords), user, BROKER_PASSWORD],
-                       check=True, capture_output=True)
-    owner = broker.folder.stat()
-    os.chown(passwords, owner.st_uid, owner.st_gid)  # mosquitto's own, when run as root
-    passwords.chmod(0o600)
-    config = broker.folder / "mosquitto.conf"
-    config.write_text(config.read_text().replace(
-        "allow_anonymous true", f"allow_anonymous false\npassword_file {passwords}"))
-    return broker.start()
-
-
 def test_a_broker_password_for_the_collector_and_for_edge_alerts(tmp_path: Path) -> None:
-    broker = password_broker()
+    broker = Broker(passwords={"central": BROKER_PASSWORD,
+                              "device": BROKER_PASSWORD}).start()
     try:
         with pytest.raises(EdgeError, match="refused the connection"):
             watch_alerts("127.0.0.1", broker.port, "edge", username="central",
@@ -87,7 +70,7 @@ def test_a_broker_password_for_the_collector_and_for_edge_alerts(tmp_path: Path)
 
 
 def test_the_console_over_https_and_no_secret_in_the_log(tmp_path: Path,
-                                                         postgres_server: object) -> None:
+                                                         postgres_server: Postgres) -> None:
     pki = make_pki(tmp_path / "pki")
     port = free_port()
     broker = Broker().start()

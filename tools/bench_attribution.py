@@ -25,7 +25,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edge.core.logs import configure_logging
-from edge.demos.attribution import Score, calibrated_cast, gallery_for, score_clip
+from edge.demos.attribution import Score, gallery_for, score_clip
+from edge.demos.crowd import actors
 from edge.settings import APP_ROOT, Settings
 from edge.vision.loader import VisionModels
 
@@ -51,17 +52,14 @@ def main() -> None:
         "dir": APP_ROOT / "engines", "backend": "onnxruntime", "device": "cpu"},
         "identity": identity})
     models = VisionModels.load(settings)
-    cast = calibrated_cast(models)
+    cast = actors(models)
     gallery = gallery_for(models, cast, settings.identity.threshold)
     rows: list[tuple[int, Score, float]] = []
     for in_view in (int(n) for n in args.in_view.split(",")):
         total = Score(in_view)
         began = time.perf_counter()
         for seed in (int(s) for s in args.seeds.split(",")):
-            score = score_clip(models, settings, cast, gallery, in_view, args.seconds, seed)
-            for name in ("frames", "faces", "right", "wrong", "breach", "stray",
-                         "visible_enrolled", "visible_right", "descriptors"):
-                setattr(total, name, getattr(total, name) + getattr(score, name))
+            total.add(score_clip(models, settings, cast, gallery, in_view, args.seconds, seed))
         rows.append((in_view, total, time.perf_counter() - began))
         print(f"[attribution] {in_view} in view done", file=sys.stderr)
     models.close()

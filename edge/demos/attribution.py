@@ -16,7 +16,7 @@ boxes clipped to the frame, and only with faces at least 10 % visible.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -47,6 +47,12 @@ class Score:
     visible_right: int = 0
     descriptors: int = 0
 
+    def add(self, other: Score) -> None:
+        """Count ``other``'s faces in with these (another clip at the same crowd size)."""
+        for count in fields(self):
+            if count.name != "in_view":
+                setattr(self, count.name, getattr(self, count.name) + getattr(other, count.name))
+
     @property
     def recall(self) -> float:
         return self.visible_right / self.visible_enrolled if self.visible_enrolled else 0.0
@@ -66,29 +72,6 @@ def pair_with_truth(boxes: list[np.ndarray], truths: list[crowd.FaceTruth]) -> d
     overlap = iou_matrix(np.stack(boxes), true_boxes)
     rows, cols = linear_sum_assignment(-overlap)
     return {int(r): candidates[int(c)] for r, c in zip(rows, cols) if overlap[r, c] >= MIN_IOU}
-
-
-def calibrated_cast(models: VisionModels) -> list[crowd.CrowdActor]:
-    """The cast with each tile's face box as the detector sees it (the truth's box)."""
-    cast = []
-    for actor in crowd.actors():
-        side = 300
-        tile = cv2_resize(actor.image, side)
-        canvas = np.full((480, 640, 3), 96, np.uint8)
-        canvas[90:90 + side, 170:170 + side] = tile
-        found = models.detector.detect([canvas])[0]
-        if len(found) != 1:
-            raise RuntimeError(f"{actor.name}: {len(found)} faces found in its tile")
-        x0, y0, x1, y1 = found.boxes[0]
-        cast.append(replace(actor, face=((x0 - 170) / side, (y0 - 90) / side,
-                                         (x1 - 170) / side, (y1 - 90) / side)))
-    return cast
-
-
-def cv2_resize(image: np.ndarray, side: int) -> np.ndarray:
-    import cv2
-
-    return cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
 
 
 def gallery_for(models: VisionModels, cast: list[crowd.CrowdActor],

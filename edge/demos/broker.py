@@ -21,6 +21,7 @@ from pathlib import Path
 from edge.core.errors import EdgeError
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 
 
 def mosquitto_available() -> bool:
@@ -44,7 +45,9 @@ def wait_until(condition: Callable[[], bool], timeout: float, step: float = 0.05
 
 class Broker:
     def __init__(self, *, acl: str | None = None, tls: dict[str, Path] | None = None,
-                 persistence: bool = True, extra: tuple[str, ...] = ()) -> None:
+                 persistence: bool = True, passwords: dict[str, str] | None = None,
+                 extra: tuple[str, ...] = ()) -> None:
+        """``passwords``: user -> password; then nobody connects without one."""
         self.port = free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="edge-mosquitto-"))
         self.folder.chmod(0o755)
@@ -56,6 +59,13 @@ class Broker:
                 shutil.copy(path, target)
                 lines.append(f"{name} {target}")
             lines += ["require_certificate true", "use_identity_as_username true"]
+        elif passwords:
+            password_file = self.folder / "passwords"
+            password_file.touch(mode=0o600)
+            for user, password in passwords.items():
+                subprocess.run([MOSQUITTO_PASSWD, "-b", str(password_file), user, password],
+                               check=True, capture_output=True)
+            lines += ["allow_anonymous false", f"password_file {password_file}"]
         else:
             lines.append("allow_anonymous true")
         if acl is not None:

@@ -24,6 +24,7 @@ import numpy as np
 
 from edge.demos import samples
 from edge.demos.evidence import VARIANTS
+from edge.vision.loader import VisionModels
 
 SIZE = (640, 480)
 FPS = 24
@@ -56,19 +57,32 @@ class FaceTruth:
     visible: float           # share of the face box shown (not covered, inside the frame)
 
 
-def actors(enrolled_lfw: int = 4, strangers: int = 12) -> list[CrowdActor]:
-    """The astronaut and cameraman, ``enrolled_lfw`` enrolled lfw faces, and strangers."""
-    cast = [CrowdActor("astronaut", samples.astronaut()[20:300, 100:380].copy(),
-                       (0.30, 0.22, 0.72, 0.72), True),
-            CrowdActor("cameraman", samples.cameraman()[30:300, 100:370].copy(),
-                       (0.36, 0.10, 0.70, 0.56), True)]
-    faces = samples.lfw_faces(enrolled_lfw + strangers)
-    for index, face in enumerate(faces):
+def actors(models: VisionModels, enrolled_lfw: int = 4,
+           strangers: int = 12) -> list[CrowdActor]:
+    """The astronaut and cameraman, ``enrolled_lfw`` enrolled lfw faces, and strangers; each
+    tile's face box is where the detector finds it (the truth's box)."""
+    tiles = [("astronaut", samples.astronaut()[20:300, 100:380].copy(), True),
+             ("cameraman", samples.cameraman()[30:300, 100:370].copy(), True)]
+    for index, face in enumerate(samples.lfw_faces(enrolled_lfw + strangers)):
         enrolled = index < enrolled_lfw
         name = f"lfw-{index:02d}" if enrolled else f"stranger-{index - enrolled_lfw + 1:02d}"
-        cast.append(CrowdActor(name, samples.face_tile(face, 64), (0.25, 0.25, 0.75, 0.75),
-                               enrolled))
-    return cast
+        tiles.append((name, samples.face_tile(face, 64), enrolled))
+    return [CrowdActor(name, image, _face_share(models, name, image), enrolled)
+            for name, image, enrolled in tiles]
+
+
+def _face_share(models: VisionModels, name: str,
+                image: np.ndarray) -> tuple[float, float, float, float]:
+    """The face box in a tile, as shares of its side, found by the detector."""
+    side, x, y = 300, 170, 90
+    canvas = np.full((SIZE[1], SIZE[0], 3), 96, np.uint8)
+    canvas[y:y + side, x:x + side] = cv2.resize(image, (side, side),
+                                               interpolation=cv2.INTER_AREA)
+    found = models.detector.detect([canvas])[0]
+    if len(found) != 1:
+        raise RuntimeError(f"{name}: {len(found)} faces found in its tile")
+    x0, y0, x1, y1 = (float(v) for v in found.boxes[0])
+    return (x0 - x) / side, (y0 - y) / side, (x1 - x) / side, (y1 - y) / side
 
 
 def enrolment_photos(actor: CrowdActor) -> list[np.ndarray]:
