@@ -11,10 +11,10 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from edge import __version__
 from edge.core.errors import EdgeError, ImageError
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from edge.vision.pipeline import FramePipeline
 
 EXIT_USER_ERROR = 2
+T = TypeVar("T")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -50,6 +51,16 @@ def _existing_store(settings: Settings) -> Store | None:
         else None
 
 
+def _read_existing(settings: Settings, read: Callable[[Store], T]) -> T | None:
+    """``read`` of the existing store, opened and closed around it; None where there is
+    no store yet (a read-only command never creates one)."""
+    store = _existing_store(settings)
+    if store is None:
+        return None
+    with store:
+        return read(store)
+
+
 def _no_store(settings: Settings) -> str:
     return (f"no state store in {printable(settings.storage.state_dir)} yet (`edge enroll` or "
             "`edge run` creates it; check storage.state_dir)")
@@ -63,12 +74,8 @@ def _still_image_pipeline(settings: Settings) -> FramePipeline:
     from edge.vision.loader import VisionModels
     from edge.vision.pipeline import FramePipeline
 
-    person_ids: list[str] = []
-    templates = np.zeros((0, 128), np.float32)
-    store = _existing_store(settings)
-    if store is not None:
-        with store:
-            person_ids, templates = store.templates()
+    person_ids, templates = _read_existing(settings, lambda store: store.templates()) or (
+        [], np.zeros((0, 128), np.float32))
     return FramePipeline(VisionModels.load(settings),
                          Gallery(person_ids, templates, settings.identity.threshold))
 
@@ -238,12 +245,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_people(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    store = _existing_store(settings)
-    if store is None:
+    people = _read_existing(settings, lambda store: store.people())
+    if people is None:
         print(f"nobody is enrolled: {_no_store(settings)}")
         return 0
-    with store:
-        people = store.people()
     if not people:
         print("nobody is enrolled (use `edge enroll`)")
         return 0
@@ -367,11 +372,7 @@ def cmd_reveal(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    store = _existing_store(settings)
-    rows = [] if store is None else store.reveal_audit()
-    if store is not None:
-        store.close()
+    rows = _read_existing(_settings(args), lambda store: store.reveal_audit()) or []
     if args.json:
         print(json.dumps([{"at": at, "operator": op, "pseudonym": alias, "reason": why,
                            "found": found} for at, op, alias, why, found in rows], indent=2))
@@ -400,13 +401,12 @@ def cmd_central(args: argparse.Namespace) -> int:
 
 def cmd_outbox(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    store = _existing_store(settings)
-    if store is None:
+    found = _read_existing(settings, lambda store: (store.outbox_counts(),
+                                                    store.outbox_messages()))
+    if found is None:
         print(f"0 queued: {_no_store(settings)}")
         return 0
-    with store:
-        counts = store.outbox_counts()
-        messages = store.outbox_messages()
+    counts, messages = found
     print(f"{sum(counts.values())} queued: " + (", ".join(f"{n} {s}" for s, n in counts.items())
                                                  or "nothing to send"))
     for message_id, state, attempts, error in messages:

@@ -171,6 +171,34 @@ class AnalyticsSettings(Section):
         return value
 
 
+def readable_file(value: Path | None) -> Path | None:
+    """A file named in the settings (relative: in the app folder) that this user can read."""
+    if value is None:
+        return None
+    value = from_app_root(value)
+    try:
+        with value.open("rb"):
+            pass
+    except FileNotFoundError:
+        raise ValueError(f"file {str(value)!r} not found") from None
+    except PermissionError:
+        raise ValueError(f"file {str(value)!r} cannot be read by this user (permission "
+                         "denied): the service user needs read access to it and to "
+                         "its folders, e.g. mode 0640 root:edge in a 0750 folder") from None
+    except IsADirectoryError:
+        raise ValueError(f"{str(value)!r} is a folder, not a file") from None
+    return value
+
+
+def client_certificate_pairs(section: Any) -> Any:
+    """A client certificate and its key go together, and need TLS (a CA)."""
+    if (section.cert_file is None) != (section.key_file is None):
+        raise ValueError("cert_file and key_file go together: set both or neither")
+    if section.cert_file is not None and section.ca_file is None:
+        raise ValueError("a client certificate needs TLS: set ca_file too")
+    return section
+
+
 class MqttSettings(Section):
     host: str = Field(default="127.0.0.1", min_length=1, max_length=253,
                       pattern=r"^[A-Za-z0-9]([A-Za-z0-9.:_-]*[A-Za-z0-9])?$",
@@ -205,37 +233,8 @@ class MqttSettings(Section):
                                    description="resend a refused alert after")
     stats_interval_s: float = Field(default=60.0, ge=1.0, le=86_400.0)
 
-    _readable = field_validator("ca_file", "cert_file", "key_file")(
-        lambda value: readable_file(value))
-    _pairs = model_validator(mode="after")(lambda self: client_certificate_pairs(self))
-
-
-def readable_file(value: Path | None) -> Path | None:
-    """A file named in the settings (relative: in the app folder) that this user can read."""
-    if value is None:
-        return None
-    value = from_app_root(value)
-    try:
-        with value.open("rb"):
-            pass
-    except FileNotFoundError:
-        raise ValueError(f"file {str(value)!r} not found") from None
-    except PermissionError:
-        raise ValueError(f"file {str(value)!r} cannot be read by this user (permission "
-                         "denied): the service user needs read access to it and to "
-                         "its folders, e.g. mode 0640 root:edge in a 0750 folder") from None
-    except IsADirectoryError:
-        raise ValueError(f"{str(value)!r} is a folder, not a file") from None
-    return value
-
-
-def client_certificate_pairs(section: Any) -> Any:
-    """A client certificate and its key go together, and need TLS (a CA)."""
-    if (section.cert_file is None) != (section.key_file is None):
-        raise ValueError("cert_file and key_file go together: set both or neither")
-    if section.cert_file is not None and section.ca_file is None:
-        raise ValueError("a client certificate needs TLS: set ca_file too")
-    return section
+    _readable = field_validator("ca_file", "cert_file", "key_file")(readable_file)
+    _pairs = model_validator(mode="after")(client_certificate_pairs)
 
 
 def from_app_root(path: Path) -> Path:
@@ -321,8 +320,8 @@ class CentralSettings(Section):
                                  description="a console log-in lasts this long")
 
     _readable = field_validator("ca_file", "cert_file", "key_file", "https_cert_file",
-                                "https_key_file")(lambda value: readable_file(value))
-    _pairs = model_validator(mode="after")(lambda self: client_certificate_pairs(self))
+                                "https_key_file")(readable_file)
+    _pairs = model_validator(mode="after")(client_certificate_pairs)
 
     @field_validator("state_dir")
     @classmethod

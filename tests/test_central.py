@@ -214,3 +214,30 @@ def test_wrong_passwords_are_throttled_per_name_and_address() -> None:
     assert throttle.wait_s(keys, now=601.0) == 0  # the first failure left the window
     throttle.succeeded(("name:alice",))
     assert throttle.wait_s(("name:alice", "address:10.0.0.10"), now=200.0) == 0
+
+
+def test_a_connection_survives_a_postgresql_restart() -> None:
+    """A console worker thread must not stay on a connection the server dropped: a single
+    statement is run again on a new connection; a transaction fails whole (its caller
+    retries it), and the thread's next connection is a new one."""
+    import psycopg
+
+    from edge.demos.postgres import Postgres
+
+    server = Postgres().start()
+    try:
+        database = Database(server.url)
+        database.migrate()
+        first = database.connection()
+        server.stop()
+        server.start_again()
+        assert first.scalar("SELECT 1") == 1  # reopened underneath
+        server.stop()
+        server.start_again()
+        with pytest.raises(psycopg.OperationalError), first.transaction():
+            first.query("SELECT count(*) FROM alerts")
+        again = database.connection()
+        assert again is not first and again.scalar("SELECT count(*) FROM alerts") == 0
+        database.close()
+    finally:
+        server.close()

@@ -15,13 +15,17 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from central_support import central_process, start_device
 
 from edge.demos.broker import Broker, free_port, wait_until
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
@@ -181,12 +185,12 @@ def test_log_in_watch_a_device_acknowledge_and_export(console: tuple[str, Broker
         browser.close()
 
 
-def _reload_until(page: object, condition: object, timeout: float = 20) -> None:
+def _reload_until(page: Page, condition: Callable[[], bool], timeout: float = 20) -> None:
     """The console has no script: a person reloads to see what changed; so does the test."""
     def check() -> bool:
-        if condition():  # type: ignore[operator]
+        if condition():
             return True
-        page.reload()  # type: ignore[attr-defined]
-        return bool(condition())  # type: ignore[operator]
+        page.reload()
+        return condition()
 
     assert wait_until(check, timeout, step=0.5)

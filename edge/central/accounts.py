@@ -94,8 +94,14 @@ def load_user(db: Connection, name: str) -> User | None:
 
 
 def list_users(db: Connection) -> list[User]:
-    names = [row[0] for row in db.query("SELECT name FROM users ORDER BY name")]
-    return [user for name in names if (user := load_user(db, name)) is not None]
+    """Every user with their grants, in one query."""
+    users: dict[str, User] = {}
+    for name, site, role in db.query("SELECT u.name, g.site, g.role FROM users u LEFT JOIN "
+                                     "grants g ON g.user_name = u.name ORDER BY u.name"):
+        user = users.setdefault(name, User(name))
+        if site is not None:
+            user.grants[site] = role
+    return list(users.values())
 
 
 def verify(db: Connection, name: str, password: str) -> User | None:

@@ -150,7 +150,7 @@ class Collector:
                         isinstance(exc, DatabaseError) and self.database.dialect == "sqlite"):
                     raise
                 self.storage.update(str(exc), "waiting for the database; retrying")
-                self.database.close()
+                self.database.discard()
                 if self._stop.wait(backoff):
                     return
                 backoff = min(backoff * 2, 30.0)
@@ -242,7 +242,7 @@ class Collector:
                 self.counts.db_failures += 1
                 self.storage.update(str(exc) if isinstance(exc, DatabaseError)
                                     else f"{self.database.where}: {exc}")
-                self.database.close()  # a broken connection is opened afresh next time
+                self.database.discard()  # this thread's connection is opened afresh next time
                 if self._stop.wait(backoff):
                     return
                 backoff = min(backoff * 2, 30.0)

@@ -12,7 +12,7 @@ import argparse
 import getpass
 import sys
 
-from edge.central.accounts import ALL_SITES, add_user, list_users, remove_user
+from edge.central.accounts import ALL_SITES, add_user, list_users, load_user, remove_user
 from edge.central.database import Database
 from edge.core.errors import EdgeError
 from edge.core.text import printable
@@ -50,7 +50,7 @@ def user_add(settings: CentralSettings, args: argparse.Namespace) -> int:
     database = _database(settings)
     try:
         db = database.connection()
-        exists = any(u.name == args.name for u in list_users(db))
+        exists = load_user(db, args.name) is not None
         password = None if exists else _password(args)
         add_user(db, args.name, args.role, args.site, password)
     finally:

@@ -14,9 +14,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -104,32 +105,37 @@ class _Cursor(Protocol):
 
 
 class Connection:
-    """One thread's connection; ``?`` placeholders for both dialects."""
+    """One thread's connection; ``?`` placeholders for both dialects.
 
-    def __init__(self, raw: Any, dialect: Dialect) -> None:
+    A PostgreSQL connection that the server dropped (a restart) is opened again by
+    ``reopen`` and the statement run once more, outside a transaction only: inside one,
+    the failure is the transaction's, and its caller retries the whole."""
+
+    def __init__(self, raw: Any, dialect: Dialect,
+                 reopen: Callable[[], Any] | None = None) -> None:
         self.raw = raw
         self.dialect = dialect
+        self.reopen = reopen
         self._depth = 0
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
 
+    def _run(self, sql: str, params: Sequence[Any]) -> Any:
+        try:
+            return self.raw.execute(self._sql(sql), tuple(params))
+        except Exception:
+            if self._depth or self.reopen is None or self.usable:
+                raise
+            self.raw = self.reopen()
+            return self.raw.execute(self._sql(sql), tuple(params))
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; the number of rows it changed."""
-        cursor = self.raw.execute(self._sql(sql), tuple(params))
-        return int(cursor.rowcount)
-
-    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if not rows:
-            return
-        if self.dialect == "postgresql":
-            with self.raw.cursor() as cursor:
-                cursor.executemany(self._sql(sql), [tuple(r) for r in rows])
-        else:
-            self.raw.executemany(sql, [tuple(r) for r in rows])
+        return int(self._run(sql, params).rowcount)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        cursor: _Cursor = self.raw.execute(self._sql(sql), tuple(params))
+        cursor: _Cursor = self._run(sql, params)
         return [tuple(row) for row in cursor.fetchall()]
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -162,6 +168,12 @@ class Connection:
                 self.raw.execute("COMMIT")
         finally:
             self._depth = 0
+
+    @property
+    def usable(self) -> bool:
+        if self.dialect == "postgresql":
+            return not (self.raw.closed or self.raw.broken)
+        return True
 
     def close(self) -> None:
         self.raw.close()
@@ -208,7 +220,12 @@ class Database:
         return f"postgresql://{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
 
     def connection(self) -> Connection:
+        """The calling thread's connection; a new one where it has none, or where its
+        PostgreSQL connection broke (a server restart), so no thread stays on a dead one."""
         existing: Connection | None = getattr(self._local, "connection", None)
+        if existing is not None and not existing.usable:
+            self.discard()
+            existing = None
         if existing is None:
             existing = self._open()
             self._local.connection = existing
@@ -218,16 +235,8 @@ class Database:
 
     def _open(self) -> Connection:
         if self.dialect == "postgresql":
-            import psycopg
-
-            try:
-                raw = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
-            except psycopg.OperationalError as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-                raise DatabaseError(f"cannot reach the database at {self.where}: {first}",
-                                    "check that PostgreSQL runs and the URL's user, host "
-                                    "and database name") from None
-            return Connection(raw, "postgresql")
+            return Connection(self._connect_postgresql(), "postgresql",
+                              reopen=self._connect_postgresql)
         assert self.path is not None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
@@ -241,6 +250,17 @@ class Database:
                                 "check central.state_dir: the folder must exist or be "
                                 "creatable, and writable by the collector's user") from None
         return Connection(raw, "sqlite")
+
+    def _connect_postgresql(self) -> Any:
+        import psycopg
+
+        try:
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise DatabaseError(f"cannot reach the database at {self.where}: {first}",
+                                "check that PostgreSQL runs and the URL's user, host "
+                                "and database name") from None
 
     def migrate(self) -> int:
         """Bring the schema up to date, one migration per transaction; the version now.
@@ -266,6 +286,18 @@ class Database:
                     if statement.strip():
                         db.execute(statement)
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (version + 1,))
+
+    def discard(self) -> None:
+        """Close the calling thread's connection (after a failure); other threads keep theirs."""
+        existing: Connection | None = getattr(self._local, "connection", None)
+        if existing is None:
+            return
+        self._local.connection = None
+        with self._lock:
+            if existing in self._all:
+                self._all.remove(existing)
+        with contextlib.suppress(Exception):
+            existing.close()
 
     def close(self) -> None:
         with self._lock:

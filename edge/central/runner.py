@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from edge.central.collector import Collector
 from edge.central.console.app import Console
@@ -20,6 +22,9 @@ from edge.central.database import Database
 from edge.core.logs import get_logger
 from edge.sdnotify import Notifier
 from edge.settings import CentralSettings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = get_logger(__name__)
 
@@ -73,11 +78,10 @@ def _serve(settings: CentralSettings, console: Console, notifier: Notifier) -> N
     server.run()
 
 
-def _ready_when_started(server: object, notifier: Notifier) -> None:
-    import time
-
+def _ready_when_started(server: uvicorn.Server, notifier: Notifier) -> None:
+    """READY=1 once uvicorn listens (it has no hook for that; its `started` flag it is)."""
     for _ in range(600):
-        if getattr(server, "started", False):
+        if server.started:
             notifier.send("READY=1", "STATUS=collecting; console up")
             return
         time.sleep(0.1)
