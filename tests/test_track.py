@@ -167,3 +167,54 @@ def test_a_near_miss_is_looked_at_again_before_a_clear_stranger() -> None:
     assert tracker.identity_order([near, far], 0.2) == []
     assert tracker.identity_order([near, far], 0.25) == [0]
     assert tracker.identity_order([near, far], 0.5) == [0, 1]
+
+
+def test_a_face_that_is_nobodys_look_after_look_is_looked_at_less_often() -> None:
+    tracker = FaceTracker(keep_threshold=0.92, unknown_recheck_s=0.5, recheck_s=3.0)
+    (face,) = tracker.update(detections((0, 0, 50, 50)))
+    at = 0.0
+    waits = []
+    for _ in range(5):
+        tracker.set_identity(face, Match(None, 0.70, 0.60, "bob"), at)
+        waits.append(tracker.stranger_recheck_s(face))
+        at += waits[-1]
+        assert tracker.needs_identity(face, at) and not tracker.needs_identity(face, at - 0.01)
+    assert waits == [0.5, 1.0, 2.0, 3.0, 3.0]  # doubling, at most the routine re-check
+    # control: a near miss in between starts the doubling again
+    tracker.set_identity(face, Match(None, 0.93, 0.60, "ann"), at)
+    tracker.set_identity(face, Match(None, 0.70, 0.60, "bob"), at + 0.25)
+    assert tracker.stranger_recheck_s(face) == 0.5
+
+
+ANN = Match("ann", 0.97, 0.80, "ann")
+
+
+def test_a_descriptor_taken_before_an_overlap_or_a_loss_is_stale() -> None:
+    """A worker's descriptor arrives frames after its chip was taken. If the face was
+    covered or lost meanwhile, the track may follow someone else: the result is dropped,
+    also for a track not yet identified (which has no suspicion to clear)."""
+    tracker = FaceTracker()
+    a, b = tracker.update(detections((0, 0, 50, 50), (200, 0, 250, 50)))
+    taken = {a.track_id: a.generation, b.track_id: b.generation}
+    a.pending = b.pending = True
+    a, b = tracker.update(detections((10, 0, 60, 50), (40, 0, 90, 50)))  # they overlap
+    assert a.covered and b.covered
+    tracker.update(detections((10, 0, 60, 50), (150, 0, 200, 50)))  # apart again
+    assert not tracker.take_descriptor(a.track_id, taken[a.track_id], ANN, 0.1)
+    assert a.state == "new" and not a.pending and tracker.needs_identity(a, 0.1)
+    # lost for a frame, then found: stale too
+    tracker = FaceTracker()
+    (c,) = tracker.update(detections((400, 0, 450, 50)))
+    generation = c.generation
+    tracker.update(detections())
+    (c,) = tracker.update(detections((402, 0, 452, 50)))
+    assert not tracker.take_descriptor(c.track_id, generation, ANN, 0.2)
+    # control: a face that only moved takes its descriptor up
+    tracker = FaceTracker()
+    (d,) = tracker.update(detections((400, 0, 450, 50)))
+    generation = d.generation
+    (d,) = tracker.update(detections((404, 2, 454, 52)))
+    assert tracker.take_descriptor(d.track_id, generation, ANN, 0.2)
+    assert (d.state, d.person_id) == ("known", "ann")
+    # and a face that left meanwhile is ignored
+    assert not tracker.take_descriptor(999, 0, ANN, 0.2)

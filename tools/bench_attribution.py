@@ -2,12 +2,13 @@
 """Attribution against ground truth, at 1, 3, 6 and 10 faces in view.
 
 Usage: .venv/bin/python tools/bench_attribution.py [--seconds 20] [--seeds 7,8]
-           [--in-view 1,3,6,10] [--json attribution.json]
+           [--in-view 1,3,6,10] [--worker] [--json attribution.json]
 
 Crowd clips (``edge/demos/crowd.py``): real faces from scikit-image (the astronaut, the
 cameraman, lfw_subset faces), six of them enrolled from photos unlike the clip, the rest
 strangers; they cross the frame, cover each other, enter and leave, change scale and light.
-The service's frame pipeline runs over each clip (CPU back end, descriptors inline), and
+The service's frame pipeline runs over each clip (CPU back end, descriptors inline, or with
+--worker in the service's descriptor worker and the frames at the camera's pace), and
 every analysed face is checked against the frame's truth (``edge/demos/attribution.py``).
 
 Goals (issue 14): no stranger analysed and no face filed under the wrong person at any
@@ -40,6 +41,8 @@ def main() -> None:
                         "settings' default)")
     parser.add_argument("--confirmations", type=int, help="identity.confirmations (default: "
                         "the settings' default)")
+    parser.add_argument("--worker", action="store_true", help="descriptors in the service's "
+                        "worker process, frames paced at 24 fps (default: inline, repeatable)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     configure_logging("bench", "WARNING")
@@ -59,7 +62,8 @@ def main() -> None:
         total = Score(in_view)
         began = time.perf_counter()
         for seed in (int(s) for s in args.seeds.split(",")):
-            total.add(score_clip(models, settings, cast, gallery, in_view, args.seconds, seed))
+            total.add(score_clip(models, settings, cast, gallery, in_view, args.seconds, seed,
+                                 worker_process=args.worker))
         rows.append((in_view, total, time.perf_counter() - began))
         print(f"[attribution] {in_view} in view done", file=sys.stderr)
     models.close()

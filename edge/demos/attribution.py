@@ -1,8 +1,9 @@
 """Attribution against ground truth: was each analysed face the person it was filed under?
 
 Runs the service's own frame pipeline (detector, tracks, identity, expression; descriptors
-inline, so a run is repeatable) over a crowd clip (``edge.demos.crowd``) and compares every
-analysed face with the truth of its frame:
+inline, so a run is repeatable, or in the service's descriptor worker with the frames paced
+at the clip's rate, as a camera delivers them) over a crowd clip (``edge.demos.crowd``) and
+compares every analysed face with the truth of its frame:
 
 - right: an enrolled person's face, analysed as that person;
 - wrong: an enrolled person's face, analysed as someone else;
@@ -16,6 +17,7 @@ boxes clipped to the frame, and only with faces at least 10 % visible.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -24,6 +26,7 @@ from scipy.optimize import linear_sum_assignment
 from edge.demos import crowd
 from edge.settings import Settings
 from edge.vision.boxes import iou_matrix
+from edge.vision.descriptor_worker import DescriptorWorker
 from edge.vision.identity import Gallery
 from edge.vision.loader import VisionModels
 from edge.vision.pipeline import FramePipeline
@@ -88,14 +91,32 @@ def gallery_for(models: VisionModels, cast: list[crowd.CrowdActor],
     return Gallery(people, np.asarray(templates), threshold)
 
 
+def _warm_up(worker: DescriptorWorker, timeout_s: float = 60.0) -> None:
+    """One descriptor through the worker, so the clip starts with its model loaded (a
+    service's worker loads while the camera starts)."""
+    worker.submit(-1, np.zeros((150, 150, 3), np.uint8))
+    deadline = time.monotonic() + timeout_s
+    while not worker.poll():
+        if time.monotonic() > deadline or not worker.alive:
+            raise RuntimeError("the descriptor worker did not start")
+        time.sleep(0.02)
+
+
 def score_clip(models: VisionModels, settings: Settings, cast: list[crowd.CrowdActor],
-               gallery: Gallery, in_view: int, seconds: float, seed: int) -> Score:
-    pipeline = FramePipeline(models, gallery, tracker=FaceTracker.for_identity(
-        settings.identity))
+               gallery: Gallery, in_view: int, seconds: float, seed: int, *,
+               worker_process: bool = False) -> Score:
+    worker = DescriptorWorker(models.encoder_path) if worker_process else None
+    pipeline = FramePipeline(models, gallery, worker=worker,
+                             tracker=FaceTracker.for_identity(settings.identity))
     appearances = crowd.plan(cast, in_view, seconds, seed)
     score = Score(in_view)
+    if worker is not None:
+        _warm_up(worker)
+    began = time.perf_counter()
     for index in range(int(seconds * crowd.FPS)):
         frame, truths = crowd.render(appearances, index)
+        if worker is not None:  # no faster than a camera would deliver the frames
+            time.sleep(max(0.0, began + index / crowd.FPS - time.perf_counter()))
         (result,) = pipeline.process([frame], [index / crowd.FPS])
         score.frames += 1
         score.faces += len(truths)

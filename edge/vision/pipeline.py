@@ -14,7 +14,9 @@ tracker every face is described in its frame. With a tracker a face is described
 track needs it (new, uncovered, awaiting confirmation, unknown for a while, or due for a
 re-check: see ``edge.vision.track``), most urgent first, within a budget: ``inline_budget``
 descriptors a frame when computed inline, and ``worker_in_flight`` waiting at most with a
-descriptor worker, which runs in another process so the loop never waits for it. A dead
+descriptor worker, which runs in another process so the loop never waits for it. A
+worker's descriptor arrives a few frames after its chip was taken; if the track's face was
+covered or lost in between, the descriptor may be of someone else and is dropped. A dead
 worker is replaced by inline computation, once, loudly.
 """
 
@@ -64,6 +66,7 @@ class FramePipeline:
         self.worker = worker
         self.inline_budget = inline_budget
         self.worker_in_flight = worker_in_flight
+        self._described: dict[int, int] = {}  # track id -> its generation at the hand-off
 
     def set_gallery(self, gallery: Gallery, forgotten: Iterable[str] = ()) -> None:
         """Take up enrolments and erasures; a forgotten person's tracks become unknown."""
@@ -139,6 +142,8 @@ class FramePipeline:
                 for i, chip in chips.items():  # results arrive a few frames later
                     tracks[i].pending = worker.submit(tracks[i].track_id, chip)
                     descriptors += tracks[i].pending
+                    if tracks[i].pending:
+                        self._described[tracks[i].track_id] = tracks[i].generation
             elif chips:
                 matches = self.gallery.match(self.models.encoder.encode(list(chips.values())))
                 for i, match in zip(chips, matches):
@@ -180,6 +185,5 @@ class FramePipeline:
             return
         matches = self.gallery.match(np.stack([descriptor for _, descriptor in ready]))
         for (track_id, _), match in zip(ready, matches):
-            track = self.tracker.by_id(track_id)
-            if track is not None:  # the face may have left meanwhile
-                self.tracker.set_identity(track, match, now_s)
+            self.tracker.take_descriptor(track_id, self._described.pop(track_id, -1), match,
+                                         now_s)

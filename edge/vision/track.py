@@ -18,11 +18,13 @@ Hysteresis: a known track keeps its person while the same person stays the neare
 ``keep_threshold`` or more.
 
 Budget. ``identity_order`` says which tracks need a descriptor now, most urgent first: a
-new or uncovered face, then a face awaiting confirmation, then an unknown face (again after
-``unknown_recheck_s``), then a doubtful match (runner-up within ``ambiguity_margin``), then
-the routine re-check of a known face (``recheck_s``). The pipeline spends its per-frame
-budget from the front. A track of an unknown face keeps only its box and motion: no crop,
-no descriptor outlives the frame. Tracks unseen for ``max_misses`` frames end.
+new or uncovered face, then a face awaiting confirmation, then an unknown face (a near
+miss again after ``near_miss_recheck_s``, a clear stranger after ``unknown_recheck_s``,
+doubling with each further stranger verdict up to ``recheck_s``), then a doubtful match
+(runner-up within ``ambiguity_margin``), then the routine re-check of a known face
+(``recheck_s``). The pipeline spends its per-frame budget from the front. A track of an
+unknown face keeps only its box and motion: no crop, no descriptor outlives the frame.
+Tracks unseen for ``max_misses`` frames end.
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ class Track:
     cut: bool = False       # touches the frame's edge in this frame
     suspect: bool = False   # overlapped since its identity was last confirmed
     confirmations: int = 0  # descriptors in a row that named ``person_id``
+    strangers: int = 0      # descriptors in a row that found a clear stranger
+    generation: int = 0     # +1 whenever the face under the track may have changed (covered,
+                            # lost, loosely matched): a descriptor of an older one is stale
 
 
 class FaceTracker:
@@ -126,8 +131,9 @@ class FaceTracker:
         for index, track in pairs.items():
             # a face that was lost for a frame or more, or found only loosely where its
             # track was expected, may be someone else: its identity is confirmed again
-            if track.state != "new" and (track.misses > 0 or track.track_id in doubtful):
-                track.suspect = True
+            if track.misses > 0 or track.track_id in doubtful:
+                track.generation += 1
+                track.suspect = track.suspect or track.state != "new"
             track.box = detections.boxes[index].copy()
             if track.frames:
                 track.motion.update(track.box)
@@ -152,8 +158,9 @@ class FaceTracker:
             share = inter_w * inter_h / np.maximum(np.minimum(area[i], area), 1.0)
             share[i] = 0.0
             track.covered = bool((share > OVERLAP_SHARE).any())
-            if track.covered and track.state != "new":
-                track.suspect = True
+            if track.covered:
+                track.generation += 1
+                track.suspect = track.suspect or track.state != "new"
             track.cut = frame_size is not None and bool(
                 track.box[0] <= EDGE_MARGIN_PX or track.box[1] <= EDGE_MARGIN_PX
                 or track.box[2] >= frame_size[0] - EDGE_MARGIN_PX
@@ -175,10 +182,20 @@ class FaceTracker:
         if track.state == "unknown":
             if track.similarity >= self.keep_threshold:  # a near miss: look again soon
                 return 1 if waited >= self.near_miss_recheck_s else None
-            return 2 if waited >= self.unknown_recheck_s else None
+            return 2 if waited >= self.stranger_recheck_s(track) else None
         if track.ambiguous:
             return 3 if waited >= self.ambiguous_recheck_s else None
         return 4 if waited >= self.recheck_s else None
+
+    def stranger_recheck_s(self, track: Track) -> float:
+        """When a clear stranger is looked at again: ``unknown_recheck_s`` after the first
+        verdict, twice as long after each further one in a row, at most ``recheck_s``. A
+        face whose first look was poor is soon looked at again; a face that is nobody's,
+        look after look, stops taking the descriptor worker's time from the faces that
+        need it."""
+        doubling = 2.0 ** max(0, track.strangers - 1)
+        return min(self.unknown_recheck_s * doubling, max(self.recheck_s,
+                                                         self.unknown_recheck_s))
 
     def needs_identity(self, track: Track, now_s: float) -> bool:
         return self.urgency(track, now_s) is not None
@@ -202,6 +219,8 @@ class FaceTracker:
         track.similarity = match.similarity
         track.ambiguous = (match.person_id is not None
                            and match.similarity - match.runner_up < self.ambiguity_margin)
+        clear_stranger = match.person_id is None and match.similarity < self.keep_threshold
+        track.strangers = track.strangers + 1 if clear_stranger else 0
         if match.person_id is None:
             track.person_id, track.state, track.confirmations = None, "unknown", 0
         elif match.person_id == track.person_id and track.state in ("tentative", "known"):
@@ -212,6 +231,20 @@ class FaceTracker:
             track.state = ("known" if track.confirmations >= self.confirmations
                            else "tentative")
         track.suspect = False if track.state in ("known", "unknown") else track.suspect
+
+    def take_descriptor(self, track_id: int, generation: int, match: Match,
+                        now_s: float) -> bool:
+        """Take up a descriptor computed elsewhere from the track's chip of ``generation``.
+        False when it no longer applies: the face has left, or it was covered or lost after
+        the chip was taken (the track may now follow someone else; it asks again)."""
+        track = self.by_id(track_id)
+        if track is None:
+            return False
+        track.pending = False
+        if generation != track.generation:
+            return False
+        self.set_identity(track, match, now_s)
+        return True
 
     def identity_of(self, track: Track) -> tuple[str | None, float]:
         """(person, similarity) in force for the track's face: a person only while the
