@@ -54,6 +54,8 @@ def open_model(models_dir: Path, manifest: Manifest, name: str, *, backend: str,
     For TensorRT the engine built from ``name`` is checked against this box first. A
     mismatch stops with a message that names the engine, what differs and the command that
     rebuilds it; with ``fallback`` the ONNX model runs on ONNX Runtime instead (logged).
+    The same holds for a failure inside the TensorRT back end while the engine opens (an
+    engine TensorRT will not load, no CUDA device, a missing library).
     """
     model = entry(manifest, name, models_dir)
     if backend != "tensorrt":
@@ -67,7 +69,15 @@ def open_model(models_dir: Path, manifest: Manifest, name: str, *, backend: str,
         hint = ("rebuild it on this box: " + engine.build.build_command if engine.build
                 else "rebuild it on this box: edge models build-engine --model " + name)
     if not reasons and engine is not None:
-        return open_engine(models_dir, engine, backend="tensorrt")
+        try:
+            return open_engine(models_dir, engine, backend="tensorrt")
+        except Exception as exc:
+            if not fallback:
+                if isinstance(exc, ModelError):
+                    raise
+                raise ModelError(f"TensorRT engine {engine.name} failed to open: "
+                                 f"{type(exc).__name__}: {exc}", hint) from exc
+            reasons = [f"it failed to open: {exc}"]
     label = engine.name if engine is not None else name
     if fallback:
         get_logger(__name__).warning("tensorrt_engine_unusable", engine=label,

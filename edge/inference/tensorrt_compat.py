@@ -1,8 +1,15 @@
 """Is a TensorRT engine valid on this box? An engine is bound to the TensorRT version and
 the GPU (compute capability) it was built on, and on a Jetson to its JetPack/L4T release.
 
+Which TensorRT: 8.6 to 11. JetPack 6.0 ships 8.6, 6.1 and 6.2 ship 10.3, 7.0 and 7.1 ship
+10.13, 7.2 ships 10.16, and TensorRT 11 comes from JetPack 7.2.2 on. Older releases (JetPack
+5 ships 8.5 and before) are refused with the upgrade to make.
+
 Everything here runs without TensorRT or a GPU: the runtime facts are gathered defensively
-and the decision is a pure function, so it is tested on any machine.
+and the decisions are pure functions, so they are tested on any machine. The GPU's name
+and compute capability come from CUDA (``edge.inference.cuda_runtime``), and from
+``nvidia-smi`` only where CUDA's Python bindings are absent: a Jetson has no nvidia-smi on
+JetPack 5, and JetPack 6's reports N/A.
 """
 
 from __future__ import annotations
@@ -13,10 +20,17 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from edge.core.errors import ModelError
 from edge.core.manifest import Manifest, ModelEntry
+from edge.inference.cuda_runtime import device_facts
 
 L4T_RELEASE = Path("/etc/nv_tegra_release")
+OLDEST_TENSORRT = (8, 6)
+NEWEST_TENSORRT_MAJOR = 11
+UPGRADE = ("upgrade the box to JetPack 6.1 or later (TensorRT 10.3+; JetPack 6.0's "
+           "TensorRT 8.6 is the oldest supported), or set models.backend = 'onnxruntime'")
 
 
 @dataclass(frozen=True)
@@ -35,8 +49,51 @@ def l4t_release(path: Path = L4T_RELEASE) -> str | None:
     return f"R{found.group(1)}.{found.group(2)}" if found else None
 
 
+def tensorrt_version(text: str) -> tuple[int, int]:
+    """(major, minor) of a TensorRT version string such as '10.13.0.35'."""
+    found = re.match(r"(\d+)\.(\d+)", text)
+    if found is None:
+        raise ModelError(f"TensorRT reports an unreadable version {text!r}")
+    return int(found.group(1)), int(found.group(2))
+
+
+def supported_tensorrt(text: str) -> tuple[int, int]:
+    """The version, if this project supports it; else a ModelError with the upgrade."""
+    version = tensorrt_version(text)
+    if version < OLDEST_TENSORRT:
+        raise ModelError(f"TensorRT {text} is older than 8.6, which this appliance needs "
+                         "(the name-based tensor API)", UPGRADE)
+    if version[0] > NEWEST_TENSORRT_MAJOR:
+        raise ModelError(f"TensorRT {text} is newer than this appliance knows (up to 11)",
+                         "update the appliance, or set models.backend = 'onnxruntime'")
+    return version
+
+
+def import_tensorrt() -> Any:
+    """TensorRT's Python module, of a supported version; a ModelError that says what is
+    missing otherwise: the Python bindings, or the libnvinfer library they load."""
+    if not tensorrt_installed():
+        raise ModelError("the tensorrt back end needs TensorRT's Python bindings, which are "
+                         "not installed here", "on a Jetson: sudo apt install "
+                         "python3-libnvinfer (JetPack), then tools/bootstrap.sh --jetson")
+    try:
+        import tensorrt
+    except ImportError as exc:
+        if "libnvinfer" in str(exc) or "libcud" in str(exc):
+            raise ModelError(f"TensorRT's Python bindings are here, but a library they load "
+                             f"is not ({exc})", "install JetPack's TensorRT runtime "
+                             "(sudo apt install libnvinfer10, or nvidia-jetpack)") from None
+        raise ModelError(f"TensorRT cannot be imported ({exc})", UPGRADE) from None
+    supported_tensorrt(tensorrt.__version__)
+    return tensorrt
+
+
 def gpu_facts() -> tuple[str | None, str | None]:
-    """(GPU name, compute capability) from nvidia-smi; (None, None) where there is none."""
+    """(GPU name, compute capability): from CUDA, else nvidia-smi; (None, None) where
+    neither finds a GPU."""
+    facts = device_facts()
+    if facts is not None:
+        return facts.name, facts.compute_capability
     smi = shutil.which("nvidia-smi")
     if smi is None:
         return None, None
@@ -47,7 +104,9 @@ def gpu_facts() -> tuple[str | None, str | None]:
         return None, None
     first = out.strip().splitlines()[0] if out.strip() else ""
     name, _, capability = first.rpartition(",")
-    return (name.strip() or None), (capability.strip() or None)
+    known = [None if value.strip() in ("", "[N/A]", "N/A") else value.strip()
+             for value in (name, capability)]
+    return known[0], known[1]
 
 
 def tensorrt_installed() -> bool:
@@ -79,6 +138,8 @@ def incompatibilities(engine: ModelEntry, runtime: RuntimeInfo,
     reasons = []
     if runtime.tensorrt_version is None:
         reasons.append("TensorRT is not installed here")
+    elif (unsupported := _unsupported(runtime.tensorrt_version)) is not None:
+        reasons.append(unsupported)
     elif runtime.tensorrt_version != build.tensorrt_version:
         reasons.append(f"built with TensorRT {build.tensorrt_version}, this box has "
                        f"{runtime.tensorrt_version}")
@@ -95,6 +156,14 @@ def incompatibilities(engine: ModelEntry, runtime: RuntimeInfo,
         if source is not None and source.sha256 != build.onnx_sha256:
             reasons.append(f"its ONNX model {build.source_model} has changed since the build")
     return reasons
+
+
+def _unsupported(version: str) -> str | None:
+    try:
+        supported_tensorrt(version)
+    except ModelError as refusal:
+        return str(refusal)
+    return None
 
 
 def engine_for(manifest: Manifest, model_name: str) -> ModelEntry | None:
