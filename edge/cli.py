@@ -119,9 +119,31 @@ def cmd_models_build_engine(args: argparse.Namespace) -> int:
                         ) from None
     built = build_engine(Path(args.dir) if args.dir else settings.models.dir, args.model,
                          precision=args.precision, width=width, height=height,
-                         max_batch=args.max_batch, workspace_mb=args.workspace_mb,
-                         calibration=Path(args.calibration) if args.calibration else None)
+                         max_batch=args.max_batch, workspace_mb=args.workspace_mb)
     print(f"ok: {built.file} ({built.name}); select it with models.backend = 'tensorrt'")
+    return 0
+
+
+def cmd_models_quantize(args: argparse.Namespace) -> int:
+    from edge.models.quantize import quantize
+
+    settings = _settings(args)
+    det = settings.detection
+    made = quantize(Path(args.dir) if args.dir else settings.models.dir, args.model,
+                    Path(args.calibration), width=det.input_width, height=det.input_height,
+                    limit=args.limit)
+    images = made.derived.calibration_images if made.derived else 0
+    print(f"ok: {made.file} ({made.name}, from {images} images); run it on either back end "
+          f"by naming {made.name} in [models]")
+    return 0
+
+
+def cmd_models_convert(args: argparse.Namespace) -> int:
+    from edge.models.quantize import convert_fp16
+
+    settings = _settings(args)
+    made = convert_fp16(Path(args.dir) if args.dir else settings.models.dir, args.model)
+    print(f"ok: {made.file} ({made.name}); TensorRT 11 builds fp16 engines from it")
     return 0
 
 
@@ -492,9 +514,22 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--max-batch", type=int, default=32,
                        help="largest batch of the expression model's dynamic profile")
     build.add_argument("--workspace-mb", type=int, default=1024)
-    build.add_argument("--calibration", help="folder of face crops or frames (int8)")
     build.add_argument("--dir", help="models folder (default: models.dir)")
     build.set_defaults(func=cmd_models_build_engine)
+    quant = models.add_parser("quantize", help="ONNX -> Q/DQ INT8 ONNX (runs on both back "
+                              "ends; TensorRT builds its int8 engine from it)")
+    quant.add_argument("--model", required=True, help="manifest name of the FP32 ONNX model")
+    quant.add_argument("--calibration", required=True, help="folder of frames (detector) or "
+                       "face crops (expression): tools/calibration_set.py writes both")
+    quant.add_argument("--limit", type=int, default=200, help="images used at most")
+    quant.add_argument("--dir", help="models folder (default: models.dir)")
+    quant.set_defaults(func=cmd_models_quantize)
+    convert = models.add_parser("convert", help="ONNX -> FP16 ONNX (fp16 engines on "
+                                "TensorRT 11)")
+    convert.add_argument("--model", required=True, help="manifest name of the FP32 ONNX model")
+    convert.add_argument("--to", choices=["fp16"], default="fp16")
+    convert.add_argument("--dir", help="models folder (default: models.dir)")
+    convert.set_defaults(func=cmd_models_convert)
     doctor = models.add_parser("doctor", help="back ends, GPU, and which engines are valid here")
     doctor.add_argument("--dir", help="models folder (default: models.dir)")
     doctor.set_defaults(func=cmd_models_doctor)

@@ -37,8 +37,7 @@ def engine_entry(manifest: Manifest, **build: object) -> ModelEntry:
               "l4t_release": "R36.3.0", "precision": "fp16",
               "input_shapes": {"input": [[1, 1, 64, 64], [16, 1, 64, 64], [32, 1, 64, 64]]},
               "built_at": "2026-11-24T00:00:00+00:00",
-              "build_command": build_engine_command("fer-mini-xception", "fp16", 640, 480, 32,
-                                                    None)}
+              "build_command": build_engine_command("fer-mini-xception", "fp16", 640, 480, 32)}
     record.update(build)
     return source.model_copy(update={
         "name": "fer-mini-xception@tensorrt-fp16", "format": "tensorrt",
@@ -140,7 +139,8 @@ def test_l4t_release_is_read(tmp_path: Path) -> None:
                     reason="TensorRT is installed: the error path does not apply")
 def test_cli_without_tensorrt(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "build-engine", "--model", "retinaface-mnet025"]) == 2
-    assert "needs TensorRT, which is not installed here" in capsys.readouterr().err
+    assert "needs TensorRT's Python bindings, which are not installed here" in (
+        capsys.readouterr().err)
     assert main(["models", "build-engine", "--model", "x", "--input-size", "big"]) == 2
     assert "--input-size 'big': use WIDTHxHEIGHT" in capsys.readouterr().err
     assert main(["models", "doctor"]) == 0
@@ -161,20 +161,42 @@ def test_doctor_reports_each_engine(cli_env: Path, models_dir: Path, tmp_path: P
     assert "rebuild: edge models build-engine --model fer-mini-xception" in out
 
 
+def _no_gpu() -> bool:
+    from edge.inference.tensorrt_compat import gpu_facts
+
+    return not tensorrt_installed() or gpu_facts()[1] is None
+
+
 @pytest.mark.gpu
-@pytest.mark.skipif(not tensorrt_installed() or shutil.which(
-    "nvidia-smi") is None, reason="needs TensorRT and an NVIDIA GPU (none on this machine)")
-def test_engine_matches_onnxruntime_on_a_gpu(models_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.skipif(_no_gpu(), reason="needs TensorRT and an NVIDIA GPU (none on this machine)")
+def test_engines_match_onnxruntime_on_a_gpu(models_dir: Path, tmp_path: Path) -> None:
+    """FP32, FP16 and INT8 (from the Q/DQ model) engines of the expression model against
+    ONNX Runtime running the same ONNX files."""
     from edge.inference import open_engine
     from edge.models.build_engine import build_engine
+    from edge.models.quantize import quantize
 
     copy = tmp_path / "engines"
     shutil.copytree(models_dir, copy)
-    built = build_engine(copy, "fer-mini-xception", precision="fp32", max_batch=8)
-    manifest = load_manifest(copy)
-    trt_engine = open_engine(copy, built, backend="tensorrt")
-    ort_engine = open_engine(copy, manifest.models["fer-mini-xception"])
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    for index, photo in enumerate([samples.astronaut(), samples.cameraman()] * 8):
+        cv2.imwrite(str(crops / f"{index:02d}.png"), np.roll(photo, index * 5, axis=0))
+    quantize(copy, "fer-mini-xception", crops)
     batch = np.random.default_rng(0).uniform(-1, 1, (5, 1, 64, 64)).astype(np.float32)
-    np.testing.assert_allclose(trt_engine.run({"input": batch})["probabilities"],
-                               ort_engine.run({"input": batch})["probabilities"], atol=1e-4)
-    trt_engine.close()
+    for precision, onnx_name, tolerance in (("fp32", "fer-mini-xception", 1e-4),
+                                            ("fp16", "fer-mini-xception", 1e-2),
+                                            ("int8", "fer-mini-xception-int8", 1e-2)):
+        built = build_engine(copy, "fer-mini-xception", precision=precision,  # type: ignore[arg-type]
+                             max_batch=8)
+        assert built.build is not None and built.build.source_model == onnx_name
+        manifest = load_manifest(copy)
+        trt_engine = open_engine(copy, built, backend="tensorrt")
+        ort_engine = open_engine(copy, manifest.models[onnx_name])
+        expected = ort_engine.run({"input": batch})["probabilities"]
+        got = trt_engine.run({"input": batch})["probabilities"]
+        np.testing.assert_allclose(got, expected, atol=tolerance, err_msg=precision)
+        with pytest.raises(ModelError, match="dimension 0 is 9"):  # past the profile
+            trt_engine.run({"input": np.zeros((9, 1, 64, 64), np.float32)})
+        trt_engine.close()
+        ort_engine.close()

