@@ -51,3 +51,28 @@ def test_non_root_gets_the_exact_install_line_and_a_stop(world_readable_copy: Pa
     assert done.returncode == 1
     assert "    sudo apt-get install -y python3-venv" in done.stderr.splitlines()
     assert not (world_readable_copy / ".venv").exists()  # stopped before doing anything
+
+
+@pytest.mark.parametrize(("release", "expected"), [
+    ("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic",  # JetPack 6.2
+     ["cuda-bindings>=12.2,<13", "numpy>=1.26,<2"]),
+    ("# R38 (release), REVISION: 2.0, GCID: 41844464, BOARD: generic",  # JetPack 7.0
+     ["cuda-bindings>=13,<14", "numpy>=1.26,<2"]),
+])
+def test_a_jetson_gets_the_cuda_bindings_of_its_jetpack(tmp_path: Path, release: str,
+                                                         expected: list[str]) -> None:
+    (tmp_path / "nv_tegra_release").write_text(release + "\n")
+    done = subprocess.run(["bash", str(REPO / "tools" / "jetson_packages.sh"),
+                           str(tmp_path / "nv_tegra_release")],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0 and done.stdout.split() == expected
+
+
+def test_jetpack_5_is_told_to_upgrade(tmp_path: Path) -> None:
+    (tmp_path / "nv_tegra_release").write_text(
+        "# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref\n")
+    done = subprocess.run(["bash", str(REPO / "tools" / "jetson_packages.sh"),
+                           str(tmp_path / "nv_tegra_release")],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 1 and done.stdout == ""
+    assert "JetPack 6.1 or later" in done.stderr and "onnxruntime" in done.stderr

@@ -88,6 +88,17 @@ def test_unit_has_what_the_appliance_relies_on() -> None:
         assert line in text, line
 
 
+def test_the_unit_lets_a_jetsons_camera_and_gpu_in(tmp_path: Path) -> None:
+    """The rendered unit keeps /tmp private but shows it the Argus daemon's socket (the CSI
+    camera), and allows JetPack 6's integrated-GPU nodes under the closed device policy."""
+    text = render(tmp_path).read_text()
+    lines = set(text.splitlines())
+    assert {"PrivateTmp=yes", "BindPaths=-/tmp/argus_socket", "DevicePolicy=closed"} <= lines
+    for node in ("ctrl", "as", "channel", "tsg"):
+        assert f"DeviceAllow=/dev/nvgpu/igpu0/{node} rw" in lines
+    assert "nvargus-daemon.service" in next(l for l in lines if l.startswith("After="))
+
+
 def install(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["bash", str(REPO / "tools" / "install.sh"), "--skip-venv", *args],
                           env={**os.environ, "EDGE_INSTALL_ROOT": str(root)},

@@ -89,24 +89,37 @@ fi
 # for an installed TensorRT (pyproject's [tool.basedpyright] extraPaths points there)
 STUBS=(tensorrt-stubs==10.13.0.35.1 pygobject-stubs==2.20.0)
 
+# a Jetson: CUDA's Python bindings for its CUDA version and NumPy 1 (tools/jetson_packages.sh
+# says why); TensorRT's Python bindings come from JetPack (python3-libnvinfer)
+JETSON=()
+if [ -f /etc/nv_tegra_release ]; then
+    if mapfile -t JETSON < <(bash tools/jetson_packages.sh); then
+        "$PYTHON" -c 'import tensorrt' 2>/dev/null \
+            || say "JetPack's TensorRT Python bindings are missing: sudo apt install python3-libnvinfer"
+    else
+        JETSON=()  # said why; the ONNX Runtime back end still works
+    fi
+fi
+
 # --- 3. Virtual environment --------------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then
     say "creating virtual environment $VENV"
     venv_options=()
-    # on a Jetson the venv must see JetPack's TensorRT and pycuda (system packages)
+    # on a Jetson the venv must see JetPack's TensorRT (a system package)
     if [ "${VENV_SYSTEM_SITE:-0}" = 1 ] || [ -f /etc/nv_tegra_release ]; then
         venv_options+=(--system-site-packages)
     fi
     "$PYTHON" -m venv "${venv_options[@]}" "$VENV"
 fi
 stamp="$VENV/.installed"
-want="$(sha256sum pyproject.toml | cut -c1-16)$EXTRAS"
+want="$(sha256sum pyproject.toml | cut -c1-16)$EXTRAS ${JETSON[*]}"
 [ "$WITH_TEST" = 1 ] && want="$want ${STUBS[*]}"
 if ! grep -qxF "$want" "$stamp" 2>/dev/null; then
     say "installing the edge package and its dependencies into $VENV (first run: about a minute)"
     log="$VENV/pip-install.log"
     if ! { "$VENV/bin/python" -m pip install --disable-pip-version-check --upgrade pip \
            && "$VENV/bin/python" -m pip install --disable-pip-version-check -e ".$EXTRAS" \
+                "${JETSON[@]}" \
            && { [ "$WITH_TEST" = 0 ] || "$VENV/bin/python" -m pip install \
                 --disable-pip-version-check --no-deps --upgrade --target "$VENV/typestubs" \
                 "${STUBS[@]}"; }; } >"$log" 2>&1; then
