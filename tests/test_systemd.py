@@ -96,7 +96,7 @@ def test_the_unit_lets_a_jetsons_camera_and_gpu_in(tmp_path: Path) -> None:
     assert {"PrivateTmp=yes", "BindPaths=-/tmp/argus_socket", "DevicePolicy=closed"} <= lines
     for node in ("ctrl", "as", "channel", "tsg"):
         assert f"DeviceAllow=/dev/nvgpu/igpu0/{node} rw" in lines
-    assert "nvargus-daemon.service" in next(l for l in lines if l.startswith("After="))
+    assert "nvargus-daemon.service" in next(x for x in lines if x.startswith("After="))
 
 
 def install(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
