@@ -10,6 +10,8 @@ import importlib
 import os
 import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,8 @@ from edge.inference.tensorrt_backend import TensorRTEngine, check_input_shape
 from edge.inference.tensorrt_compat import (
     RuntimeInfo,
     gpu_facts,
-    import_tensorrt,
     incompatibilities,
+    require_tensorrt,
     supported_tensorrt,
     tensorrt_installed,
 )
@@ -76,7 +78,7 @@ def test_a_cuda_failure_is_an_error_in_cudas_words() -> None:
 @pytest.mark.skipif(tensorrt_installed(), reason="TensorRT is installed here")
 def test_missing_tensorrt_is_said_plainly() -> None:
     with pytest.raises(ModelError, match="needs TensorRT's Python bindings") as caught:
-        import_tensorrt()
+        require_tensorrt()
     assert "python3-libnvinfer" in str(caught.value)
 
 
@@ -168,3 +170,27 @@ def test_a_failure_inside_the_tensorrt_back_end_falls_back(models_dir: Path,
     with pytest.raises(ModelError, match="TensorRT"):
         open_model(copy, manifest, "fer-mini-xception", backend="tensorrt", fallback=False,
                    runtime=matching)
+
+
+DRIFT_PROBE = '''import tensorrt as trt
+
+builder = trt.Builder(trt.Logger(trt.Logger.WARNING))
+network = builder.create_network(0)
+config = builder.create_builder_config()
+fine = builder.build_serialized_network(network, config)
+removed = builder.build_engine(network, config)
+'''
+
+
+def test_the_type_check_reads_the_tensorrt_stubs(tmp_path: Path) -> None:
+    """`make test` type-checks the TensorRT code against the published stubs: a call that
+    TensorRT 10 removed is an error there; the call the builder makes is not (control)."""
+    repo = Path(__file__).resolve().parents[1]
+    probe = tmp_path / "drift_probe.py"
+    probe.write_text(DRIFT_PROBE)
+    done = subprocess.run([str(repo / ".venv" / "bin" / "basedpyright"), "--pythonpath",
+                           sys.executable, "-p", str(repo / "pyproject.toml"), str(probe)],
+                          cwd=repo, capture_output=True, text=True, timeout=300, check=False)
+    errors = [line for line in done.stdout.splitlines() if " - error: " in line]
+    assert len(errors) == 1, done.stdout
+    assert 'drift_probe.py:7' in errors[0] and '"build_engine"' in errors[0]

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edge.core.errors import ModelError
 from edge.inference.base import Engine, TensorSpec
 from edge.inference.cuda_runtime import Stream
-from edge.inference.tensorrt_compat import import_tensorrt
+from edge.inference.tensorrt_compat import require_tensorrt
+
+if TYPE_CHECKING:  # the published TensorRT stubs type every call below
+    import tensorrt
 
 
 def check_input_shape(name: str, shape: tuple[int, ...], low: tuple[int, ...],
@@ -43,35 +46,38 @@ class TensorRTEngine(Engine):
     device = "cuda"
 
     def __init__(self, path: Path) -> None:
-        trt = import_tensorrt()
-        self._trt = trt
+        require_tensorrt()
+        import tensorrt as trt
+
         self._stream: Stream | None = None
-        self._engine: Any = None
+        self._engine: tensorrt.ICudaEngine | None = None
         self._host: dict[str, np.ndarray] = {}
         self._device: dict[str, int] = {}
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        self._engine = runtime.deserialize_cuda_engine(path.read_bytes())
-        if self._engine is None:
+        engine = runtime.deserialize_cuda_engine(path.read_bytes())
+        if engine is None:
             raise ModelError(f"{path}: TensorRT cannot load this engine (built for another "
                              "TensorRT version or GPU?)", "run `edge models doctor`")
-        self._context: Any = self._engine.create_execution_context()
-        if self._context is None:
+        self._engine = engine
+        context = engine.create_execution_context()
+        if context is None:
             raise ModelError(f"{path}: TensorRT could not create an execution context "
                              "(out of GPU memory?)")
+        self._context: tensorrt.IExecutionContext = context
         try:
             self._stream = Stream()
             inputs, outputs = [], []
             self._profile: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
             self._max_shapes: dict[str, tuple[int, ...]] = {}
-            for index in range(self._engine.num_io_tensors):
-                name = self._engine.get_tensor_name(index)
-                shape = _dims(self._engine.get_tensor_shape(name))
-                dtype = np.dtype(trt.nptype(self._engine.get_tensor_dtype(name)))
+            for index in range(engine.num_io_tensors):
+                name = engine.get_tensor_name(index)
+                shape = _dims(engine.get_tensor_shape(name))
+                dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
                 spec = TensorSpec(name, tuple(None if d < 0 else d for d in shape), dtype)
-                if self._engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
+                if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
                     inputs.append(spec)
                     low, _opt, high = (_dims(d) for d in
-                                       self._engine.get_tensor_profile_shape(name, 0))
+                                       engine.get_tensor_profile_shape(name, 0))
                     self._profile[name] = (low, high)
                     self._max_shapes[name] = high
                     self._set_shape(name, high)
@@ -127,7 +133,7 @@ class TensorRTEngine(Engine):
         """The execution context and engine first, then the stream and its buffers."""
         if self._engine is None:
             return
-        self._context = None
+        del self._context
         self._engine = None
         if self._stream is not None:
             self._stream.close()

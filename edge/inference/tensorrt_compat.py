@@ -20,7 +20,6 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from edge.core.errors import ModelError
 from edge.core.manifest import Manifest, ModelEntry
@@ -69,9 +68,11 @@ def supported_tensorrt(text: str) -> tuple[int, int]:
     return version
 
 
-def import_tensorrt() -> Any:
-    """TensorRT's Python module, of a supported version; a ModelError that says what is
-    missing otherwise: the Python bindings, or the libnvinfer library they load."""
+def require_tensorrt() -> None:
+    """TensorRT's Python module can be imported and is of a supported version; else a
+    ModelError that says what is missing: the Python bindings, or the libnvinfer library
+    they load. Callers then ``import tensorrt`` themselves, so the type checker reads the
+    published TensorRT stubs for every call they make (API drift fails ``make test``)."""
     if not tensorrt_installed():
         raise ModelError("the tensorrt back end needs TensorRT's Python bindings, which are "
                          "not installed here", "on a Jetson: sudo apt install "
@@ -85,7 +86,6 @@ def import_tensorrt() -> Any:
                              "(sudo apt install libnvinfer10, or nvidia-jetpack)") from None
         raise ModelError(f"TensorRT cannot be imported ({exc})", UPGRADE) from None
     supported_tensorrt(tensorrt.__version__)
-    return tensorrt
 
 
 def gpu_facts() -> tuple[str | None, str | None]:

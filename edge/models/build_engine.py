@@ -40,7 +40,7 @@ from edge.core.manifest import (
     save_manifest,
     sha256_file,
 )
-from edge.inference.tensorrt_compat import import_tensorrt, runtime_info, supported_tensorrt
+from edge.inference.tensorrt_compat import require_tensorrt, runtime_info, supported_tensorrt
 
 Precision = Literal["fp32", "fp16", "int8"]
 
@@ -120,7 +120,9 @@ def build_engine(models_dir: Path, model_name: str, *, precision: Precision = "f
                  workspace_mb: int = 1024, command: str | None = None,
                  progress: Callable[[str], None] | None = None) -> ModelEntry:
     say = progress or (lambda m: print(f"[engine] {m}", file=sys.stderr, flush=True))
-    trt = import_tensorrt()
+    require_tensorrt()
+    import tensorrt as trt
+
     version = supported_tensorrt(trt.__version__)
     manifest = load_manifest(models_dir)
     asked = entry(manifest, model_name, models_dir)
