@@ -117,3 +117,37 @@ def test_build_plan_per_jetpack(jetpack: str) -> None:
             assert not removed_in_11 & set(plan.builder_flags)
     with pytest.raises(EdgeError, match="quantized \\(Q/DQ\\) ONNX model"):
         build_plan(version, "int8", "fp32")
+
+
+def test_the_quantized_detector_finds_the_faces(models_dir: Path, tmp_path: Path) -> None:
+    """RetinaFace's ONNX is opset 11; per-channel Q/DQ needs 13: the model is raised first.
+    Calibrated on a few crowd frames, it still finds the group photo's three faces."""
+    copy = tmp_path / "engines"
+    shutil.copytree(models_dir, copy, copy_function=os.symlink)
+    (copy / "manifest.json").unlink()
+    shutil.copy(models_dir / "manifest.json", copy / "manifest.json")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index, photo in enumerate([samples.group_scene(), samples.astronaut(),
+                                   samples.cameraman()] * 2):
+        cv2.imwrite(str(frames / f"{index}.png"), np.roll(photo, index * 9, axis=1))
+    made = quantize(copy, "retinaface-mnet025", frames)
+    assert made.derived is not None and made.derived.calibration_images == 6
+    models = VisionModels.load(Settings(models={"dir": copy, "detector": made.name}))
+    found = models.detector.detect([samples.group_scene()])[0]
+    models.close()
+    assert len(found) == 3
+
+
+def test_bad_calibration_input_is_one_clear_line(cli_env: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from edge.cli import main
+
+    assert main(["models", "quantize", "--model", "fer-mini-xception", "--calibration",
+                 str(tmp_path / "absent")]) == 2
+    err = capsys.readouterr().err
+    assert "no such calibration folder" in err and "Traceback" not in err
+    (tmp_path / "empty").mkdir()
+    assert main(["models", "quantize", "--model", "fer-mini-xception", "--calibration",
+                 str(tmp_path / "empty")]) == 2
+    assert "holds no images" in capsys.readouterr().err
