@@ -167,6 +167,13 @@ def cmd_models_doctor(args: argparse.Namespace) -> int:
     print(f"JetPack/L4T: {runtime.l4t_release or 'not a Jetson'}")
     models_dir = Path(args.dir) if args.dir else settings.models.dir
     manifest = load_manifest(models_dir)
+    for made in manifest.models.values():
+        if (derived := made.derived) is None:
+            continue
+        source = manifest.models.get(derived.source_model)
+        stale = (" (its source has changed since: make it again)"
+                 if source is None or source.sha256 != derived.source_sha256 else "")
+        print(f"onnx {made.name}: {made.precision} from {derived.source_model}{stale}")
     engines = [m for m in manifest.models.values() if m.format == "tensorrt"]
     if not engines:
         print("engines:     none built (edge models build-engine)")

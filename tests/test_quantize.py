@@ -151,3 +151,13 @@ def test_bad_calibration_input_is_one_clear_line(cli_env: Path, tmp_path: Path,
     assert main(["models", "quantize", "--model", "fer-mini-xception", "--calibration",
                  str(tmp_path / "empty")]) == 2
     assert "holds no images" in capsys.readouterr().err
+
+
+def test_doctor_lists_the_derived_models(derived_models: Path, cli_env: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from edge.cli import main
+
+    assert main(["models", "doctor", "--dir", str(derived_models)]) == 0
+    out = capsys.readouterr().out
+    assert "onnx fer-mini-xception-int8: int8 from fer-mini-xception\n" in out
+    assert "onnx fer-mini-xception-fp16: fp16 from fer-mini-xception\n" in out
