@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
 """Benchmark the real service loop on generated 640x480 24 fps clips with 1, 3 and 10 faces.
 
-Usage: .venv/bin/python tools/bench.py [--faces 1 3 10] [--seconds 20]
+Usage: .venv/bin/python tools/bench.py [--faces 1 3 10] [--seconds 20] [--cpus 0]
        [--soak-minutes 0] [--json bench.json] [--png bench.png]
 
 For each clip: sustained frames/s (throughput of the whole loop: detect, tracks, identity,
-expression, aggregation, store), per-stage latency (median, p99), CPU use (cores busy),
-resident memory, faces analysed. A soak loops the 3-face clip for --soak-minutes and
-reports whether resident memory grows. Output: a table, and optionally JSON and a PNG.
+expression, aggregation, store), per-stage latency (median, p99), CPU use of the loop and
+its descriptor worker (cores busy, and ms per frame), resident memory, faces analysed.
+--cpus confines it all, the baseline too, to the given cores (``edge.demos.confine``). A
+soak loops the 3-face clip for --soak-minutes and reports whether resident memory grows.
+Output: a table, and optionally JSON and a PNG.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import tempfile
 import threading
 import time
@@ -26,6 +28,7 @@ import numpy as np
 from edge.core.logs import configure_logging
 from edge.demos.broker import Broker, mosquitto_available
 from edge.demos.clip import bench_plan, enroll_sample_people, write_clip
+from edge.demos.confine import confine, release
 from edge.service.lifecycle import Service
 from edge.service.status import STAGES
 from edge.settings import Settings
@@ -43,22 +46,40 @@ def _rss_kb(pid: str) -> int:
     return 0
 
 
-def rss_mb() -> float:
-    """Resident memory of this process and its children (the descriptor worker)."""
+def _children() -> list[str]:
     children = []
     for task in Path("/proc/self/task").iterdir():
         try:
             children += (task / "children").read_text().split()
         except OSError:
             continue
-    return (_rss_kb("self") + sum(_rss_kb(pid) for pid in children)) / 1024
+    return children
+
+
+def rss_mb() -> float:
+    """Resident memory of this process and its children (the descriptor worker)."""
+    return (_rss_kb("self") + sum(_rss_kb(pid) for pid in _children())) / 1024
+
+
+def _cpu_s(pid: str) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def cpu_s() -> float:
+    """CPU seconds used so far by this process and its live children (the worker)."""
+    return _cpu_s("self") + sum(_cpu_s(pid) for pid in _children())
 
 
 class Sampler:
-    """Resident memory once a second, in a thread."""
+    """Resident memory and CPU seconds (all processes) once a second, in a thread."""
 
     def __init__(self) -> None:
         self.samples: list[tuple[float, float]] = []
+        self.cpu: list[tuple[float, float]] = []
         self._stop = threading.Event()
         self._began = time.monotonic()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -67,6 +88,7 @@ class Sampler:
     def _run(self) -> None:
         while not self._stop.wait(1.0):
             self.samples.append((time.monotonic() - self._began, rss_mb()))
+            self.cpu.append((time.monotonic() - self._began, cpu_s()))
 
     def stop(self) -> list[tuple[float, float]]:
         self._stop.set()
@@ -82,11 +104,12 @@ def enroll(state: Path, settings: Settings) -> None:
 
 
 def run_clip(faces: int, seconds: float, work: Path, models_dir: Path, port: int,
-             soak_minutes: float = 0.0, backend: str = "onnxruntime") -> dict[str, Any]:
+             soak_minutes: float = 0.0, backend: str = "onnxruntime",
+             threads: int = 0) -> dict[str, Any]:
     clip = write_clip(bench_plan(faces, seconds), work / f"faces-{faces}.avi")
     state = work / f"state-{faces}-{int(soak_minutes)}"
     settings = Settings.model_validate({
-        "models": {"dir": models_dir, "backend": backend},
+        "models": {"dir": models_dir, "backend": backend, "threads": threads},
         "camera": {"source": f"file://{clip}", "loop": soak_minutes > 0},
         "mqtt": {"port": port, "stats_interval_s": 3600}, "storage": {"state_dir": state},
         "deployment": {"purpose": "research", "legal_basis": "benchmark"}})
@@ -99,16 +122,20 @@ def run_clip(faces: int, seconds: float, work: Path, models_dir: Path, port: int
     service.start()  # models, worker, camera: the loop is timed, not the start
     rss_start = rss_mb()
     sampler = Sampler()
-    usage0, began = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+    began = time.monotonic()
     service.run()
     wall = time.monotonic() - began
-    usage1 = resource.getrusage(resource.RUSAGE_SELF)
     memory = sampler.stop()
     stats = service.stats
-    cpu = (usage1.ru_utime - usage0.ru_utime + usage1.ru_stime - usage0.ru_stime) / wall
+    # the loop and its worker, between the first and the last whole second of the run (the
+    # worker has exited by the time run() returns)
+    (t0, c0), (t1, c1) = sampler.cpu[0], sampler.cpu[-1]
+    cpu = (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
+    fps = stats.frames / wall
     return {
         "faces_in_view": faces, "frames": stats.frames, "wall_s": round(wall, 1),
-        "frames_per_s": round(stats.frames / wall, 1), "cpu_cores_busy": round(cpu, 2),
+        "frames_per_s": round(fps, 1), "cpu_cores_busy": round(cpu, 2),
+        "cpu_ms_per_frame": round(cpu * 1000 / fps, 1) if fps else None,
         "latency_ms": {s: {"median": _r(stats.percentile(s, 50)),
                            "p99": _r(stats.percentile(s, 99))} for s in STAGES},
         "faces_detected": stats.faces, "faces_analysed": stats.faces_analysed,
@@ -118,7 +145,8 @@ def run_clip(faces: int, seconds: float, work: Path, models_dir: Path, port: int
     }
 
 
-def run_baseline(faces: int, seconds: float, work: Path, models_dir: Path) -> dict[str, Any]:
+def run_baseline(faces: int, seconds: float, work: Path, models_dir: Path,
+                 threads: int = 0) -> dict[str, Any]:
     """The reference study, literally: every 12th frame; for every face of a sampled frame
     the dlib descriptor, a gallery match and (if known) the expression, one face at a time;
     no tracks, no batching, no worker process. Same models, same decoder, same clip."""
@@ -129,7 +157,7 @@ def run_baseline(faces: int, seconds: float, work: Path, models_dir: Path) -> di
     if not clip.exists():
         write_clip(bench_plan(faces, seconds), clip)
     state = work / f"baseline-{faces}"
-    settings = Settings.model_validate({"models": {"dir": models_dir},
+    settings = Settings.model_validate({"models": {"dir": models_dir, "threads": threads},
                                         "storage": {"state_dir": state},
                                         "camera": {"source": f"file://{clip}"}})
     enroll(state, settings)
@@ -168,14 +196,15 @@ def _r(value: float | None) -> float | None:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    lines = [f"{'faces':>5} {'frames/s':>8} {'cpu':>5} {'frame p50':>9} {'frame p99':>9} "
+    lines = [f"{'faces':>5} {'frames/s':>8} {'cpu':>5} {'ms/fr':>5} {'frame p50':>9} "
+             f"{'frame p99':>9} "
              f"{'detect p50/p99':>15} {'identify p50/p99':>17} {'expr p50/p99':>13} "
              f"{'analysed':>8} {'descr.':>6} {'RSS MB':>7}"]
     for r in results:
         lat = r["latency_ms"]
         lines.append(
             f"{r['faces_in_view']:>5} {r['frames_per_s']:>8} {r['cpu_cores_busy']:>5} "
-            f"{lat['frame']['median']:>9} {lat['frame']['p99']:>9} "
+            f"{r['cpu_ms_per_frame']:>5} {lat['frame']['median']:>9} {lat['frame']['p99']:>9} "
             f"{lat['detect']['median']:>7}/{lat['detect']['p99']:<7} "
             f"{lat['identify']['median']:>8}/{lat['identify']['p99']:<8} "
             f"{lat['expression']['median']:>6}/{lat['expression']['p99']:<6} "
@@ -214,10 +243,18 @@ def main() -> None:
                         help="skip the study-literal baseline")
     parser.add_argument("--models", default="engines")
     parser.add_argument("--backend", default="onnxruntime")
+    parser.add_argument("--cpus", help="confine everything (this loop, its worker, the "
+                        "baseline) to these cores, e.g. 0: a cpuset where the machine allows "
+                        "it, else the affinity mask; ONNX Runtime's threads then set to the "
+                        "number of cores")
     parser.add_argument("--json")
     parser.add_argument("--png")
     args = parser.parse_args()
     configure_logging("bench", "WARNING")
+    confinement = (confine({int(c) for c in args.cpus.split(",")}) if args.cpus else None)
+    threads = len(args.cpus.split(",")) if args.cpus else 0
+    print(f"confinement: {confinement.describe() if confinement else 'none'}; ONNX Runtime "
+          f"intra-op threads: {threads or 'its default'}", flush=True)
     broker = Broker(persistence=False).start() if mosquitto_available() else None
     port = broker.port if broker else 1  # no broker: alerts wait in the outbox
     results = []
@@ -226,14 +263,14 @@ def main() -> None:
             for faces in args.faces:
                 results.append(run_clip(faces, args.seconds, Path(folder),
                                         Path(args.models).resolve(), port,
-                                        backend=args.backend))
+                                        backend=args.backend, threads=threads))
                 print(table(results[-1:]).splitlines()[-1] if len(results) > 1
                       else table(results), flush=True)
             if not args.no_baseline:
                 print("\nbaseline (the study literally) vs this loop, analysed faces a second:")
                 for result in results:
                     base = run_baseline(result["faces_in_view"], args.seconds, Path(folder),
-                                        Path(args.models).resolve())
+                                        Path(args.models).resolve(), threads)
                     ours = result["faces_analysed"] / result["wall_s"]
                     ratio = ours / base["faces_analysed_per_s"] if base[
                         "faces_analysed_per_s"] else float("inf")
@@ -264,6 +301,10 @@ def main() -> None:
     finally:
         if broker:
             broker.close()
+        if confinement is not None:
+            release(confinement)
+    for result in results:
+        result["confinement"] = confinement.describe() if confinement else "none"
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     if args.png:
