@@ -89,3 +89,19 @@ def test_five_point_model_for_commercial_use(models_dir, vision_models) -> None:
     reference = vision_models.describe(photo)[0][1]
     cosine = descriptor @ reference / np.linalg.norm(descriptor) / np.linalg.norm(reference)
     assert cosine > 0.97  # the same person whichever landmark model aligned the chip
+
+
+def test_the_crop_alone_is_the_same_pixels_without_the_68_point_fit(
+        vision_models: VisionModels) -> None:
+    """A face that needs no descriptor in a frame gets only its expression crop: the same
+    pixels that full alignment cuts, from the detector's box and 5 points."""
+    image = _rotate(samples.astronaut(), 20)[0]
+    detections = vision_models.detector.detect([image])[0]
+    full = vision_models.aligner.align_face(image, detections.boxes[0], detections.landmarks[0])
+    crop = vision_models.aligner.expression_crop(image, detections.boxes[0],
+                                                 detections.landmarks[0])
+    np.testing.assert_array_equal(crop, full.crop)
+    other = _rotate(samples.cameraman(), 20)[0]  # control: another face differs
+    found = vision_models.detector.detect([other])[0]
+    assert not np.array_equal(crop, vision_models.aligner.expression_crop(
+        other, found.boxes[0], found.landmarks[0]))

@@ -33,7 +33,8 @@ def gallery(vision_models: VisionModels) -> Gallery:
 
 
 def no_pixels(results: list[FrameResult]) -> bool:
-    return all(face.aligned is None for result in results for face in result.faces)
+    return all(face.aligned is None and face.crop is None
+               for result in results for face in result.faces)
 
 
 def test_group_scene(vision_models: VisionModels, gallery: Gallery) -> None:

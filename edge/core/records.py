@@ -64,9 +64,10 @@ class FaceRecord:
     """One face in one frame, filled in stage by stage (``dataclasses.replace``).
 
     detection -> track (``track_id``, when the pipeline tracks) -> alignment (``aligned``,
-    only where identity or expression needs it) -> identity (``person_id``, ``similarity``)
-    -> expression (``vector``, only for an enrolled person). The frame pipeline hands a
-    record out only after clearing ``aligned``: no pixels of any face, known or not, outlive
+    where identity needs a descriptor; else ``crop`` alone, where only the expression
+    needs the face) -> identity (``person_id``, ``similarity``) -> expression (``vector``,
+    only for an enrolled person). The frame pipeline hands a record out only after
+    clearing ``aligned`` and ``crop``: no pixels of any face, known or not, outlive
     the frame, and an unknown face never gets a vector.
     """
 
@@ -76,6 +77,7 @@ class FaceRecord:
     landmarks: np.ndarray      # (5, 2) the detector's points
     track_id: int | None = None
     aligned: AlignedFace | None = None
+    crop: np.ndarray | None = None  # the expression crop alone, for a face not aligned
     person_id: str | None = None
     similarity: float = -1.0   # of the identity in force (a track's may come from earlier)
     vector: np.ndarray | None = None  # (10,) in COMPONENTS order, only for enrolled people

@@ -81,6 +81,31 @@ class FaceAligner:
     def align_face(self, frame: np.ndarray, box: np.ndarray,
                    landmarks: np.ndarray) -> AlignedFace:
         """One face from its detector box (x1, y1, x2, y2) and 5 points."""
+        canvas, warp, angle, (cx, cy, box_w, box_h) = self._upright(frame, box, landmarks)
+        rect = dlib.rectangle(round(cx - box_w / 2), round(cy - box_h / 2),
+                              round(cx + box_w / 2), round(cy + box_h / 2))
+        rgb = np.ascontiguousarray(canvas[:, :, ::-1])
+        shape = self.predictor(rgb, rect)
+        points = np.array([(p.x, p.y) for p in shape.parts()], np.float32)
+        chip = dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
+        crop = self._expression_crop(canvas, cx, cy, max(box_w, box_h))
+        back = cv2.invertAffineTransform(warp)
+        in_frame = points @ back[:, :2].T + back[:, 2]
+        return AlignedFace(angle_deg=angle, landmarks=in_frame,
+                           chip=chip, crop=crop)
+
+    def expression_crop(self, frame: np.ndarray, box: np.ndarray,
+                        landmarks: np.ndarray) -> np.ndarray:
+        """The expression model's crop alone, the same pixels ``align_face`` cuts: it comes
+        from the box and the detector's 5 points, so a face that needs no descriptor in this
+        frame skips the 68-point fit and the chip (most of the cost of aligning)."""
+        canvas, _warp, _angle, (cx, cy, box_w, box_h) = self._upright(frame, box, landmarks)
+        return self._expression_crop(canvas, cx, cy, max(box_w, box_h))
+
+    def _upright(self, frame: np.ndarray, box: np.ndarray, landmarks: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, float, tuple[float, float, float, float]]:
+        """The face rotated upright on a canvas twice its size: the canvas, the warp, the
+        angle removed, and dlib's style of box on the canvas (centre x, y, width, height)."""
         x1, y1, x2, y2 = (float(v) for v in box)
         angle = eye_angle_deg(landmarks)
         width, height = upright_size(x2 - x1, y2 - y1, angle)
@@ -94,18 +119,7 @@ class FaceAligner:
         canvas = cv2.warpAffine(frame, warp, (side, side), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_REPLICATE)
         shift_y, box_w, box_h = (v * scale for v in dlib_style_box(width, height))
-        cx, cy = side / 2, side / 2 + shift_y
-        rect = dlib.rectangle(round(cx - box_w / 2), round(cy - box_h / 2),
-                              round(cx + box_w / 2), round(cy + box_h / 2))
-        rgb = np.ascontiguousarray(canvas[:, :, ::-1])
-        shape = self.predictor(rgb, rect)
-        points = np.array([(p.x, p.y) for p in shape.parts()], np.float32)
-        chip = dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
-        crop = self._expression_crop(canvas, cx, cy, max(box_w, box_h))
-        back = cv2.invertAffineTransform(warp)
-        in_frame = points @ back[:, :2].T + back[:, 2]
-        return AlignedFace(angle_deg=angle, landmarks=in_frame,
-                           chip=chip, crop=crop)
+        return canvas, warp, angle, (side / 2, side / 2 + shift_y, box_w, box_h)
 
     def _expression_crop(self, canvas: np.ndarray, cx: float, cy: float,
                          box_side: float) -> np.ndarray:

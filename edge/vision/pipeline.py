@@ -106,14 +106,17 @@ class FramePipeline:
             faces = [replace(f, track_id=t.track_id) for f, t in zip(faces, tracks)]
             self._take_descriptors(now_s)
         needs = self._needing_identity(tracks, len(faces), now_s)
-        faces = [replace(f, aligned=self.models.aligner.align_face(frame, f.box, f.landmarks))
-                 if i in needs or (tracks is not None and tracks[i].state == "known") else f
+        aligner = self.models.aligner
+        faces = [replace(f, aligned=aligner.align_face(frame, f.box, f.landmarks)) if i in needs
+                 else replace(f, crop=aligner.expression_crop(frame, f.box, f.landmarks))
+                 if tracks is not None and self.tracker is not None
+                 and self.tracker.identity_of(tracks[i])[0] is not None else f
                  for i, f in enumerate(faces)]
         faces, descriptors = self._identify(faces, tracks, needs, now_s)
         identified = time.perf_counter()
         faces = self._classify(faces)
         classified = time.perf_counter()
-        faces = [replace(f, aligned=None) for f in faces]  # no pixels outlive the frame
+        faces = [replace(f, aligned=None, crop=None) for f in faces]  # no pixels outlive it
         return FrameResult(faces, {"detect": detect_ms,
                                    "identify": (identified - started) * 1000,
                                    "expression": (classified - identified) * 1000},
@@ -160,8 +163,8 @@ class FramePipeline:
 
     def _classify(self, faces: list[FaceRecord]) -> list[FaceRecord]:
         """The privacy gate: an expression vector only for a face of an enrolled person."""
-        crops = {i: f.aligned.crop for i, f in enumerate(faces)
-                 if f.person_id is not None and f.aligned is not None}
+        crops = {i: crop for i, f in enumerate(faces) if f.person_id is not None and (
+                 crop := f.crop if f.aligned is None else f.aligned.crop) is not None}
         if not crops:
             return faces
         for i, vector in zip(crops, self.models.classifier.vectors(list(crops.values()))):
