@@ -25,8 +25,8 @@ if confinement:
 def test_a_child_started_after_confinement_stays_on_the_core() -> None:
     done = subprocess.run([sys.executable, "-c", PROBE, "confined"], capture_output=True,
                           text=True, timeout=60, check=True)
-    kind, child, released = done.stdout.split("\n")[0].rsplit(" ", 1) + [
-        done.stdout.split("\n")[1]]
+    first, released = done.stdout.splitlines()[:2]
+    kind, child = first.rsplit(" ", 1)
     assert child == "0" and released == "True"
     assert kind.startswith(("cpuset", "affinity"))
     # control: unconfined, a child may use every core
