@@ -126,6 +126,10 @@ class DetectionSettings(Section):
     nms_iou: float = Field(default=0.4, gt=0.0, le=1.0)
     min_face_px: int = Field(default=20,
                              ge=1, description="ignore faces smaller than this (box side)")
+    interval: int = Field(
+        default=1, ge=1, le=24, description="run the detector every N frames while the "
+        "scene is settled (every face seen, identified, not covered); in between the "
+        "tracks' motion carries the faces. 1: every frame")
 
 
 class IdentitySettings(Section):

@@ -153,3 +153,21 @@ def test_tracks_take_worker_results_and_survive_its_death(
 def test_a_worker_needs_a_tracker(vision_models: VisionModels, gallery: Gallery) -> None:
     with pytest.raises(ValueError, match="tracker"):
         FramePipeline(vision_models, gallery, worker=object())  # type: ignore[arg-type]
+
+
+def test_detection_every_few_frames_once_the_scene_is_settled(
+        vision_models: VisionModels, gallery: Gallery) -> None:
+    """With detect_every=3 the detector runs on the first frames (new faces) and then on
+    every third; in between the faces are carried and still analysed, with no descriptor."""
+    scene = samples.group_scene()
+    pipeline = FramePipeline(vision_models, gallery, tracker=FaceTracker(recheck_s=60),
+                             detect_every=3)
+    results = [pipeline.process([scene], [i / 24])[0] for i in range(7)]
+    detected = [r.stage_ms["detect"] > 0 for r in results]
+    assert detected == [True, False, False, True, False, False, True]
+    assert [len(r.analysed) for r in results] == [2] * 7
+    assert [r.descriptors for r in results] == [3, 0, 0, 0, 0, 0, 0]
+    assert no_pixels(results)
+    # control: the default detects every frame
+    every = FramePipeline(vision_models, gallery, tracker=FaceTracker(recheck_s=60))
+    assert all(every.process([scene], [i / 24])[0].stage_ms["detect"] > 0 for i in range(4))

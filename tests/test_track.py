@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from edge.core.records import Detections, Match
+from edge.vision.motion import BoxKalman
 from edge.vision.track import FaceTracker, Track
 
 
@@ -218,3 +220,24 @@ def test_a_descriptor_taken_before_an_overlap_or_a_loss_is_stale() -> None:
     assert (d.state, d.person_id) == ("known", "ann")
     # and a face that left meanwhile is ignored
     assert not tracker.take_descriptor(999, 0, ANN, 0.2)
+
+
+def test_carry_moves_faces_by_their_motion_and_settled_says_when() -> None:
+    tracker = FaceTracker(confirmations=1)
+    for step in range(4):  # a face moving right by 10 px a frame
+        (face,) = tracker.update(detections((100 + 10 * step, 100, 200 + 10 * step, 200)),
+                                 frame_size=(640, 480))
+    assert not tracker.settled()  # control: a new face needs the detector
+    tracker.set_identity(face, ANN, 0.2)
+    assert tracker.settled()
+    face.landmarks = np.array([[130, 130], [170, 130], [150, 150], [135, 175], [165, 175]],
+                              np.float32) + 30
+    (carried,) = tracker.carry((640, 480))
+    assert carried is face and carried.box[0] == pytest.approx(140, abs=3)
+    assert carried.landmarks[0, 0] == pytest.approx(160 + 10, abs=3)  # moved with the box
+    # a second face coming over it between detections: both covered, no longer settled
+    other = Track(99, np.array([150, 100, 250, 200], np.float32),
+                  BoxKalman(np.array([150, 100, 250, 200], np.float32)), state="unknown")
+    tracker.tracks.append(other)
+    tracker.carry((640, 480))
+    assert face.covered and face.suspect and not tracker.settled()

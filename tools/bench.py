@@ -105,13 +105,14 @@ def enroll(state: Path, settings: Settings) -> None:
 
 def run_clip(faces: int, seconds: float, work: Path, models_dir: Path, port: int,
              soak_minutes: float = 0.0, backend: str = "onnxruntime",
-             threads: int = 0) -> dict[str, Any]:
+             threads: int = 0, detect_every: int = 1) -> dict[str, Any]:
     clip = write_clip(bench_plan(faces, seconds), work / f"faces-{faces}.avi")
     state = work / f"state-{faces}-{int(soak_minutes)}"
     settings = Settings.model_validate({
         "models": {"dir": models_dir, "backend": backend, "threads": threads},
         "camera": {"source": f"file://{clip}", "loop": soak_minutes > 0},
         "mqtt": {"port": port, "stats_interval_s": 3600}, "storage": {"state_dir": state},
+        "detection": {"interval": detect_every},
         "deployment": {"purpose": "research", "legal_basis": "benchmark"}})
     enroll(state, settings)
     frame_ms: list[float] = []
@@ -247,6 +248,8 @@ def main() -> None:
                         "baseline) to these cores, e.g. 0: a cpuset where the machine allows "
                         "it, else the affinity mask; ONNX Runtime's threads then set to the "
                         "number of cores")
+    parser.add_argument("--detect-every", type=int, default=1,
+                        help="detection.interval (default 1: every frame)")
     parser.add_argument("--json")
     parser.add_argument("--png")
     args = parser.parse_args()
@@ -263,7 +266,8 @@ def main() -> None:
             for faces in args.faces:
                 results.append(run_clip(faces, args.seconds, Path(folder),
                                         Path(args.models).resolve(), port,
-                                        backend=args.backend, threads=threads))
+                                        backend=args.backend, threads=threads,
+                                        detect_every=args.detect_every))
                 print(table(results[-1:]).splitlines()[-1] if len(results) > 1
                       else table(results), flush=True)
             if not args.no_baseline:

@@ -107,7 +107,8 @@ def score_clip(models: VisionModels, settings: Settings, cast: list[crowd.CrowdA
                worker_process: bool = False) -> Score:
     worker = DescriptorWorker(models.encoder_path) if worker_process else None
     pipeline = FramePipeline(models, gallery, worker=worker,
-                             tracker=FaceTracker.for_identity(settings.identity))
+                             tracker=FaceTracker.for_identity(settings.identity),
+                             detect_every=settings.detection.interval)
     appearances = crowd.plan(cast, in_view, seconds, seed)
     score = Score(in_view)
     if worker is not None:

@@ -98,7 +98,8 @@ class Service:
                 self.models, self._load_gallery(),
                 tracker=FaceTracker.for_identity(settings.identity),
                 worker=(DescriptorWorker(self.models.encoder_path)
-                        if settings.identity.worker_process else None))
+                        if settings.identity.worker_process else None),
+                detect_every=settings.detection.interval)
             self._parts.callback(self.pipeline.close)
             self.key = device_key(self.state_dir)
             self.clock_check = ClockCheck(self.store.newest_hour())

@@ -57,7 +57,7 @@ class FramePipeline:
     def __init__(self, models: VisionModels, gallery: Gallery, *,
                  tracker: FaceTracker | None = None,
                  worker: DescriptorWorker | None = None, inline_budget: int = 3,
-                 worker_in_flight: int = 2) -> None:
+                 worker_in_flight: int = 2, detect_every: int = 1) -> None:
         if worker is not None and tracker is None:
             raise ValueError("a descriptor worker needs a tracker to take its results up")
         self.models = models
@@ -67,6 +67,8 @@ class FramePipeline:
         self.inline_budget = inline_budget
         self.worker_in_flight = worker_in_flight
         self._described: dict[int, int] = {}  # track id -> its generation at the hand-off
+        self.detect_every = detect_every
+        self._since_detection = detect_every  # the first frame is detected
 
     def set_gallery(self, gallery: Gallery, forgotten: Iterable[str] = ()) -> None:
         """Take up enrolments and erasures; a forgotten person's tracks become unknown."""
@@ -83,12 +85,36 @@ class FramePipeline:
             return []
         if self.tracker is not None and (times_s is None or len(times_s) != len(frames)):
             raise ValueError("a tracking pipeline needs the video time of every frame")
+        if self.tracker is not None and self.detect_every > 1 and times_s is not None:
+            return [self._detect_or_carry(self.tracker, frame, now_s)
+                    for frame, now_s in zip(frames, times_s)]
         started = time.perf_counter()
         all_detections = self.models.detector.detect(frames)
         detect_ms = (time.perf_counter() - started) * 1000 / len(frames)
         return [self._after_detection(frame, detections, times_s[i] if times_s else 0.0,
                                       detect_ms)
                 for i, (frame, detections) in enumerate(zip(frames, all_detections))]
+
+    def _detect_or_carry(self, tracker: FaceTracker, frame: np.ndarray,
+                         now_s: float) -> FrameResult:
+        """Detection every ``detect_every`` frames, and in every frame while the scene is
+        not settled (see ``FaceTracker.settled``); in between, the tracks' motion carries
+        the faces and no descriptor is taken."""
+        self._since_detection += 1
+        if self._since_detection < self.detect_every and tracker.settled():
+            tracks = tracker.carry((frame.shape[1], frame.shape[0]))
+            detections = Detections(
+                np.stack([t.box for t in tracks]).astype(np.float32) if tracks
+                else np.zeros((0, 4), np.float32),
+                np.array([t.score for t in tracks], np.float32),
+                np.stack([t.landmarks for t in tracks]) if tracks
+                else np.zeros((0, 5, 2), np.float32))
+            return self._after_detection(frame, detections, now_s, 0.0, carried=tracks)
+        self._since_detection = 0
+        started = time.perf_counter()
+        (detections,) = self.models.detector.detect([frame])
+        return self._after_detection(frame, detections, now_s,
+                                     (time.perf_counter() - started) * 1000)
 
     def close(self) -> None:
         if self.worker is not None:
@@ -97,15 +123,19 @@ class FramePipeline:
 
     # --- the stages after detection -----------------------------------------------------------
     def _after_detection(self, frame: np.ndarray, detections: Detections, now_s: float,
-                         detect_ms: float) -> FrameResult:
+                         detect_ms: float, carried: list[Track] | None = None) -> FrameResult:
         started = time.perf_counter()
         faces = FaceRecord.from_detections(detections)
         tracks: list[Track] | None = None
         if self.tracker is not None:
-            tracks = self.tracker.update(detections, (frame.shape[1], frame.shape[0]))
+            tracks = (carried if carried is not None
+                      else self.tracker.update(detections, (frame.shape[1], frame.shape[0])))
             faces = [replace(f, track_id=t.track_id) for f, t in zip(faces, tracks)]
             self._take_descriptors(now_s)
-        needs = self._needing_identity(tracks, len(faces), now_s)
+        # a carried box is a prediction: good enough for an expression crop, not for a
+        # descriptor that decides who someone is
+        needs = [] if carried is not None else self._needing_identity(tracks, len(faces),
+                                                                       now_s)
         aligner = self.models.aligner
         faces = [replace(f, aligned=aligner.align_face(frame, f.box, f.landmarks)) if i in needs
                  else replace(f, crop=aligner.expression_crop(frame, f.box, f.landmarks))

@@ -50,6 +50,8 @@ class Track:
     track_id: int
     box: np.ndarray
     motion: BoxKalman
+    landmarks: np.ndarray = field(default_factory=lambda: np.zeros((5, 2), np.float32))
+    score: float = 0.0
     state: TrackState = "new"
     person_id: str | None = None
     similarity: float = -1.0
@@ -135,6 +137,8 @@ class FaceTracker:
                 track.generation += 1
                 track.suspect = track.suspect or track.state != "new"
             track.box = detections.boxes[index].copy()
+            track.landmarks = detections.landmarks[index].copy()
+            track.score = float(detections.scores[index])
             if track.frames:
                 track.motion.update(track.box)
             track.misses = 0
@@ -145,6 +149,31 @@ class FaceTracker:
         ordered = [pairs[d] for d in sorted(pairs)]
         self._mark_covered_and_cut(ordered, frame_size)
         return ordered
+
+    def settled(self) -> bool:
+        """Nothing in view needs the detector in the next frame: every track was seen in
+        the last frame, has its verdict (known or a stranger), and is neither covered, cut
+        by the frame's edge nor in doubt. (An empty scene is settled too: a face that comes
+        in is found at the next scheduled detection.)"""
+        return all(track.misses == 0 and track.state in ("known", "unknown")
+                   and not (track.covered or track.cut or track.suspect)
+                   for track in self.tracks)
+
+    def carry(self, frame_size: tuple[int, int] | None = None) -> list[Track]:
+        """A frame without detection: each track seen in the last frame moves to where its
+        motion says, its landmarks with its box. Overlaps and cuts are marked on those boxes,
+        so a crossing that begins between detections stops the analysis as it would with
+        detections, and brings the detector back."""
+        carried = [track for track in self.tracks if track.misses == 0]
+        for track in carried:
+            before = track.box
+            track.box = track.motion.predict().astype(np.float32)
+            size = np.maximum(before[2:] - before[:2], 1.0)
+            scale = (track.box[2:] - track.box[:2]) / size
+            track.landmarks = ((track.landmarks - (before[:2] + before[2:]) / 2) * scale
+                               + (track.box[:2] + track.box[2:]) / 2).astype(np.float32)
+        self._mark_covered_and_cut(carried, frame_size)
+        return carried
 
     def _mark_covered_and_cut(self, tracks: list[Track],
                               frame_size: tuple[int, int] | None) -> None:
