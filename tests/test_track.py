@@ -172,7 +172,8 @@ def test_a_near_miss_is_looked_at_again_before_a_clear_stranger() -> None:
 
 
 def test_a_face_that_is_nobodys_look_after_look_is_looked_at_less_often() -> None:
-    tracker = FaceTracker(keep_threshold=0.92, unknown_recheck_s=0.5, recheck_s=3.0)
+    tracker = FaceTracker(keep_threshold=0.92, unknown_recheck_s=0.5,
+                          stranger_recheck_max_s=3.0)
     (face,) = tracker.update(detections((0, 0, 50, 50)))
     at = 0.0
     waits = []
@@ -181,7 +182,15 @@ def test_a_face_that_is_nobodys_look_after_look_is_looked_at_less_often() -> Non
         waits.append(tracker.stranger_recheck_s(face))
         at += waits[-1]
         assert tracker.needs_identity(face, at) and not tracker.needs_identity(face, at - 0.01)
-    assert waits == [0.5, 1.0, 2.0, 3.0, 3.0]  # doubling, at most the routine re-check
+    assert waits == [0.5, 1.0, 2.0, 3.0, 3.0]  # doubling, up to the most it waits
+    default = FaceTracker()
+    default.update(detections((0, 0, 50, 50)))
+    (other,) = default.tracks
+    waits = []
+    for _ in range(7):
+        default.set_identity(other, Match(None, 0.70, 0.60, "bob"), 0.0)
+        waits.append(default.stranger_recheck_s(other))
+    assert waits == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 24.0]  # by default, up to 24 s
     # control: a near miss in between starts the doubling again
     tracker.set_identity(face, Match(None, 0.93, 0.60, "ann"), at)
     tracker.set_identity(face, Match(None, 0.70, 0.60, "bob"), at + 0.25)

@@ -20,10 +20,11 @@ Hysteresis: a known track keeps its person while the same person stays the neare
 Budget. ``identity_order`` says which tracks need a descriptor now, most urgent first: a
 new or uncovered face, then a face awaiting confirmation, then an unknown face (a near
 miss again after ``near_miss_recheck_s``, a clear stranger after ``unknown_recheck_s``,
-doubling with each further stranger verdict up to ``recheck_s``), then a doubtful match
-(runner-up within ``ambiguity_margin``), then the routine re-check of a known face
-(``recheck_s``). The pipeline spends its per-frame budget from the front. A track of an
-unknown face keeps only its box and motion: no crop, no descriptor outlives the frame.
+doubling with each further stranger verdict up to ``stranger_recheck_max_s``), then a
+doubtful match (runner-up within ``ambiguity_margin``), then the routine re-check of a
+known face (``recheck_s``). The pipeline spends its per-frame budget from the front. A
+track of an unknown face keeps only its box and motion: no crop, no descriptor outlives
+the frame.
 Tracks unseen for ``max_misses`` frames end.
 """
 
@@ -72,7 +73,8 @@ class Track:
 class FaceTracker:
     def __init__(self, *, iou_threshold: float = 0.3, low_iou_threshold: float = 0.1,
                  max_misses: int = 12, recheck_s: float = 3.0,
-                 unknown_recheck_s: float = 0.5, near_miss_recheck_s: float = 0.25,
+                 unknown_recheck_s: float = 0.5, stranger_recheck_max_s: float = 24.0,
+                 near_miss_recheck_s: float = 0.25,
                  confirm_s: float = 0.05,
                  ambiguity_margin: float = 0.02, ambiguous_recheck_s: float = 0.5,
                  keep_threshold: float = 1.0, confirmations: int = 1) -> None:
@@ -82,6 +84,7 @@ class FaceTracker:
         self.max_misses = max_misses
         self.recheck_s = recheck_s
         self.unknown_recheck_s = unknown_recheck_s
+        self.stranger_recheck_max_s = stranger_recheck_max_s
         self.near_miss_recheck_s = near_miss_recheck_s
         self.confirm_s = confirm_s
         self.ambiguity_margin = ambiguity_margin
@@ -218,13 +221,13 @@ class FaceTracker:
 
     def stranger_recheck_s(self, track: Track) -> float:
         """When a clear stranger is looked at again: ``unknown_recheck_s`` after the first
-        verdict, twice as long after each further one in a row, at most ``recheck_s``. A
-        face whose first look was poor is soon looked at again; a face that is nobody's,
-        look after look, stops taking the descriptor worker's time from the faces that
-        need it."""
+        verdict, twice as long after each further one in a row, at most
+        ``stranger_recheck_max_s``. A face whose first look was poor is soon looked at
+        again; a face that is nobody's, look after look, stops taking the descriptor
+        worker's time from the faces that need it. (An overlap, a loss or a loose match
+        has it looked at again at once, whatever the wait.)"""
         doubling = 2.0 ** max(0, track.strangers - 1)
-        return min(self.unknown_recheck_s * doubling, max(self.recheck_s,
-                                                         self.unknown_recheck_s))
+        return min(self.unknown_recheck_s * doubling, self.stranger_recheck_max_s)
 
     def needs_identity(self, track: Track, now_s: float) -> bool:
         return self.urgency(track, now_s) is not None
