@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import resource
 import tempfile
 import threading
 import time
@@ -61,25 +61,19 @@ def rss_mb() -> float:
     return (_rss_kb("self") + sum(_rss_kb(pid) for pid in _children())) / 1024
 
 
-def _cpu_s(pid: str) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def cpu_s() -> float:
-    """CPU seconds used so far by this process and its live children (the worker)."""
-    return _cpu_s("self") + sum(_cpu_s(pid) for pid in _children())
+def cpu_s(who: int) -> float:
+    """User and system CPU seconds of this process (``RUSAGE_SELF``: every thread, the
+    camera's decoder included) or of its ended children (``RUSAGE_CHILDREN``: the
+    descriptor worker, once the service has stopped and joined it)."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 class Sampler:
-    """Resident memory and CPU seconds (all processes) once a second, in a thread."""
+    """Resident memory once a second, in a thread."""
 
     def __init__(self) -> None:
         self.samples: list[tuple[float, float]] = []
-        self.cpu: list[tuple[float, float]] = []
         self._stop = threading.Event()
         self._began = time.monotonic()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -88,7 +82,6 @@ class Sampler:
     def _run(self) -> None:
         while not self._stop.wait(1.0):
             self.samples.append((time.monotonic() - self._began, rss_mb()))
-            self.cpu.append((time.monotonic() - self._began, cpu_s()))
 
     def stop(self) -> list[tuple[float, float]]:
         self._stop.set()
@@ -124,19 +117,22 @@ def run_clip(faces: int, seconds: float, work: Path, models_dir: Path, port: int
     rss_start = rss_mb()
     sampler = Sampler()
     began = time.monotonic()
-    service.run()
+    own, children = cpu_s(resource.RUSAGE_SELF), cpu_s(resource.RUSAGE_CHILDREN)
+    service.run()  # returns after the worker has been joined: its CPU is the children's
     wall = time.monotonic() - began
+    own = cpu_s(resource.RUSAGE_SELF) - own
+    worker = cpu_s(resource.RUSAGE_CHILDREN) - children
     memory = sampler.stop()
     stats = service.stats
-    # the loop and its worker, between the first and the last whole second of the run (the
-    # worker has exited by the time run() returns)
-    (t0, c0), (t1, c1) = sampler.cpu[0], sampler.cpu[-1]
-    cpu = (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
     fps = stats.frames / wall
+    per_frame = {stage: ms / stats.frames for stage, ms in stats.cpu_ms.items()}
+    per_frame["decode and the rest"] = own * 1000 / stats.frames - sum(per_frame.values())
+    per_frame["descriptor worker"] = worker * 1000 / stats.frames
     return {
         "faces_in_view": faces, "frames": stats.frames, "wall_s": round(wall, 1),
-        "frames_per_s": round(fps, 1), "cpu_cores_busy": round(cpu, 2),
-        "cpu_ms_per_frame": round(cpu * 1000 / fps, 1) if fps else None,
+        "frames_per_s": round(fps, 1), "cpu_cores_busy": round((own + worker) / wall, 2),
+        "cpu_ms_per_frame": round((own + worker) * 1000 / stats.frames, 1),
+        "cpu_ms_per_frame_by_stage": {k: round(v, 2) for k, v in per_frame.items()},
         "latency_ms": {s: {"median": _r(stats.percentile(s, 50)),
                            "p99": _r(stats.percentile(s, 99))} for s in STAGES},
         "faces_detected": stats.faces, "faces_analysed": stats.faces_analysed,
@@ -270,6 +266,9 @@ def main() -> None:
                                         detect_every=args.detect_every))
                 print(table(results[-1:]).splitlines()[-1] if len(results) > 1
                       else table(results), flush=True)
+                print("      CPU ms a frame: " + ", ".join(
+                    f"{stage} {ms}" for stage, ms in results[-1][
+                        "cpu_ms_per_frame_by_stage"].items()), flush=True)
             if not args.no_baseline:
                 print("\nbaseline (the study literally) vs this loop, analysed faces a second:")
                 for result in results:

@@ -237,7 +237,7 @@ class Service:
         self._advance_replay_clock(frame)
         (result,) = self.pipeline.process([frame.image],
                                           [frame.index / self.settings.camera.fps])
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         at = self.clock.now()
         self.clock_fault.update(self.clock_check.problem(at))
         grades: list[RiskGrade] = []
@@ -253,7 +253,8 @@ class Service:
             self.clock_check.saw_hours(g.hour_start for g in grades)
             self._took_grades(grades)
         analytics_ms = (time.perf_counter() - started) * 1000
-        self.stats.count_frame(result, self.analytics.hour_of(at), analytics_ms)
+        self.stats.count_frame(result, self.analytics.hour_of(at), analytics_ms,
+                               (time.thread_time() - started_cpu) * 1000)
         return grades
 
     def _save_open_hours(self) -> None:

@@ -42,10 +42,12 @@ class LoopStats:
     fps: float = 0.0
     latency_ms: dict[str, deque[float]] = field(
         default_factory=lambda: {s: deque(maxlen=2000) for s in STAGES})
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # per stage, all frames
     people_this_hour: set[str] = field(default_factory=set)
     hour_of_people: datetime | None = None
 
-    def count_frame(self, result: FrameResult, hour: datetime, analytics_ms: float) -> None:
+    def count_frame(self, result: FrameResult, hour: datetime, analytics_ms: float,
+                    analytics_cpu_ms: float = 0.0) -> None:
         """Take one processed frame into the counters (``hour``: the device's clock hour)."""
         self.frames += 1
         self.faces += len(result.faces)
@@ -60,6 +62,8 @@ class LoopStats:
         for stage, ms in result.stage_ms.items():
             self.latency_ms[stage].append(ms)
         self.latency_ms["analytics"].append(analytics_ms)
+        for stage, ms in (*result.stage_cpu_ms.items(), ("analytics", analytics_cpu_ms)):
+            self.cpu_ms[stage] = self.cpu_ms.get(stage, 0.0) + ms
         self.latency_ms["frame"].append(sum(result.stage_ms.values()) + analytics_ms)
         elapsed = time.monotonic() - self.started
         self.fps = self.frames / elapsed if elapsed > 0 else 0.0

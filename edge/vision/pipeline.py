@@ -36,6 +36,12 @@ from edge.vision.loader import VisionModels
 from edge.vision.track import FaceTracker, Track
 
 STAGES = ("detect", "identify", "expression")
+
+
+def _stamp() -> np.ndarray:
+    """(wall, this thread's CPU) now, in ms: a stage's CPU is what it cost, its wall time
+    what it took while sharing the cores."""
+    return np.array([time.perf_counter(), time.thread_time()]) * 1000
 log = get_logger(__name__)
 
 
@@ -45,6 +51,7 @@ class FrameResult:
 
     faces: list[FaceRecord]
     stage_ms: dict[str, float]   # per STAGES; a batch's detection is shared out evenly
+    stage_cpu_ms: dict[str, float]  # the same, in this thread's CPU time
     descriptors: int             # descriptors started for this frame (worker or inline)
 
     @property
@@ -88,9 +95,9 @@ class FramePipeline:
         if self.tracker is not None and self.detect_every > 1 and times_s is not None:
             return [self._detect_or_carry(self.tracker, frame, now_s)
                     for frame, now_s in zip(frames, times_s)]
-        started = time.perf_counter()
+        started = _stamp()
         all_detections = self.models.detector.detect(frames)
-        detect_ms = (time.perf_counter() - started) * 1000 / len(frames)
+        detect_ms = (_stamp() - started) / len(frames)
         return [self._after_detection(frame, detections, times_s[i] if times_s else 0.0,
                                       detect_ms)
                 for i, (frame, detections) in enumerate(zip(frames, all_detections))]
@@ -109,12 +116,12 @@ class FramePipeline:
                 np.array([t.score for t in tracks], np.float32),
                 np.stack([t.landmarks for t in tracks]) if tracks
                 else np.zeros((0, 5, 2), np.float32))
-            return self._after_detection(frame, detections, now_s, 0.0, carried=tracks)
+            return self._after_detection(frame, detections, now_s, np.zeros(2),
+                                         carried=tracks)
         self._since_detection = 0
-        started = time.perf_counter()
+        started = _stamp()
         (detections,) = self.models.detector.detect([frame])
-        return self._after_detection(frame, detections, now_s,
-                                     (time.perf_counter() - started) * 1000)
+        return self._after_detection(frame, detections, now_s, _stamp() - started)
 
     def close(self) -> None:
         if self.worker is not None:
@@ -123,8 +130,10 @@ class FramePipeline:
 
     # --- the stages after detection -----------------------------------------------------------
     def _after_detection(self, frame: np.ndarray, detections: Detections, now_s: float,
-                         detect_ms: float, carried: list[Track] | None = None) -> FrameResult:
-        started = time.perf_counter()
+                         detect_ms: np.ndarray, carried: list[Track] | None = None
+                         ) -> FrameResult:
+        """``detect_ms``: (wall, CPU) of the detection."""
+        started = _stamp()
         faces = FaceRecord.from_detections(detections)
         tracks: list[Track] | None = None
         if self.tracker is not None:
@@ -143,13 +152,14 @@ class FramePipeline:
                  and self.tracker.identity_of(tracks[i])[0] is not None else f
                  for i, f in enumerate(faces)]
         faces, descriptors = self._identify(faces, tracks, needs, now_s)
-        identified = time.perf_counter()
+        identified = _stamp()
         faces = self._classify(faces)
-        classified = time.perf_counter()
+        classified = _stamp()
         faces = [replace(f, aligned=None, crop=None) for f in faces]  # no pixels outlive it
-        return FrameResult(faces, {"detect": detect_ms,
-                                   "identify": (identified - started) * 1000,
-                                   "expression": (classified - identified) * 1000},
+        costs = {"detect": detect_ms, "identify": identified - started,
+                 "expression": classified - identified}
+        return FrameResult(faces, {stage: float(cost[0]) for stage, cost in costs.items()},
+                           {stage: float(cost[1]) for stage, cost in costs.items()},
                            descriptors)
 
     def _needing_identity(self, tracks: list[Track] | None, count: int,
