@@ -165,6 +165,9 @@ def test_detection_every_few_frames_once_the_scene_is_settled(
     results = [pipeline.process([scene], [i / 24])[0] for i in range(7)]
     detected = [r.stage_ms["detect"] > 0 for r in results]
     assert detected == [True, False, False, True, False, False, True]
+    # the CPU each stage cost, beside its wall time: none for a detection not run
+    assert [r.stage_cpu_ms["detect"] > 0 for r in results] == detected
+    assert all(set(r.stage_cpu_ms) == set(r.stage_ms) for r in results)
     assert [len(r.analysed) for r in results] == [2] * 7
     assert [r.descriptors for r in results] == [3, 0, 0, 0, 0, 0, 0]
     assert no_pixels(results)
