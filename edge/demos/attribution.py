@@ -94,7 +94,7 @@ def gallery_for(models: VisionModels, cast: list[crowd.CrowdActor],
 def _warm_up(worker: DescriptorWorker, timeout_s: float = 60.0) -> None:
     """One descriptor through the worker, so the clip starts with its model loaded (a
     service's worker loads while the camera starts)."""
-    worker.submit(-1, np.zeros((150, 150, 3), np.uint8))
+    worker.submit(None, np.zeros((150, 150, 3), np.uint8))
     deadline = time.monotonic() + timeout_s
     while not worker.poll():
         if time.monotonic() > deadline or not worker.alive:

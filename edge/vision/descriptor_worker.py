@@ -20,6 +20,7 @@ import os
 import queue
 import signal
 import sys
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +78,9 @@ class DescriptorWorker:
         """The worker's process id (for operators' tools and fault tests)."""
         return self._process.pid
 
-    def submit(self, key: int, chip: np.ndarray) -> bool:
-        """Queue a chip; False when the worker is busy (try again on a later frame)."""
+    def submit(self, key: Hashable, chip: np.ndarray) -> bool:
+        """Queue a chip; False when the worker is busy (try again on a later frame). ``key``
+        comes back with its descriptor."""
         try:
             self._requests.put_nowait((key, np.ascontiguousarray(chip)))
         except queue.Full:
@@ -86,7 +88,7 @@ class DescriptorWorker:
         self.pending += 1
         return True
 
-    def poll(self) -> list[tuple[int, np.ndarray]]:
+    def poll(self) -> list[tuple[Any, np.ndarray]]:
         """Descriptors that are ready, without waiting."""
         ready = []
         while True:

@@ -73,7 +73,6 @@ class FramePipeline:
         self.worker = worker
         self.inline_budget = inline_budget
         self.worker_in_flight = worker_in_flight
-        self._described: dict[int, int] = {}  # track id -> its generation at the hand-off
         self.detect_every = detect_every
         self._since_detection = detect_every  # the first frame is detected
 
@@ -97,9 +96,9 @@ class FramePipeline:
                     for frame, now_s in zip(frames, times_s)]
         started = _stamp()
         all_detections = self.models.detector.detect(frames)
-        detect_ms = (_stamp() - started) / len(frames)
+        detect_cost = (_stamp() - started) / len(frames)
         return [self._after_detection(frame, detections, times_s[i] if times_s else 0.0,
-                                      detect_ms)
+                                      detect_cost)
                 for i, (frame, detections) in enumerate(zip(frames, all_detections))]
 
     def _detect_or_carry(self, tracker: FaceTracker, frame: np.ndarray,
@@ -111,11 +110,9 @@ class FramePipeline:
         if self._since_detection < self.detect_every and tracker.settled():
             tracks = tracker.carry((frame.shape[1], frame.shape[0]))
             detections = Detections(
-                np.stack([t.box for t in tracks]).astype(np.float32) if tracks
-                else np.zeros((0, 4), np.float32),
+                np.array([t.box for t in tracks], np.float32).reshape(-1, 4),
                 np.array([t.score for t in tracks], np.float32),
-                np.stack([t.landmarks for t in tracks]) if tracks
-                else np.zeros((0, 5, 2), np.float32))
+                np.array([t.landmarks for t in tracks], np.float32).reshape(-1, 5, 2))
             return self._after_detection(frame, detections, now_s, np.zeros(2),
                                          carried=tracks)
         self._since_detection = 0
@@ -130,9 +127,10 @@ class FramePipeline:
 
     # --- the stages after detection -----------------------------------------------------------
     def _after_detection(self, frame: np.ndarray, detections: Detections, now_s: float,
-                         detect_ms: np.ndarray, carried: list[Track] | None = None
+                         detect_cost: np.ndarray, carried: list[Track] | None = None
                          ) -> FrameResult:
-        """``detect_ms``: (wall, CPU) of the detection."""
+        """``detect_cost``: (wall, CPU) ms of the detection; ``carried``: the tracks moved
+        by their motion in a frame without detection."""
         started = _stamp()
         faces = FaceRecord.from_detections(detections)
         tracks: list[Track] | None = None
@@ -156,7 +154,7 @@ class FramePipeline:
         faces = self._classify(faces)
         classified = _stamp()
         faces = [replace(f, aligned=None, crop=None) for f in faces]  # no pixels outlive it
-        costs = {"detect": detect_ms, "identify": identified - started,
+        costs = {"detect": detect_cost, "identify": identified - started,
                  "expression": classified - identified}
         return FrameResult(faces, {stage: float(cost[0]) for stage, cost in costs.items()},
                            {stage: float(cost[1]) for stage, cost in costs.items()},
@@ -182,11 +180,11 @@ class FramePipeline:
         if tracks is not None and self.tracker is not None:
             worker = self._live_worker() if chips else None
             if worker is not None:
-                for i, chip in chips.items():  # results arrive a few frames later
-                    tracks[i].pending = worker.submit(tracks[i].track_id, chip)
+                for i, chip in chips.items():  # results arrive a few frames later, with
+                    # the generation of the face the chip was taken from
+                    tracks[i].pending = worker.submit(
+                        (tracks[i].track_id, tracks[i].generation), chip)
                     descriptors += tracks[i].pending
-                    if tracks[i].pending:
-                        self._described[tracks[i].track_id] = tracks[i].generation
             elif chips:
                 matches = self.gallery.match(self.models.encoder.encode(list(chips.values())))
                 for i, match in zip(chips, matches):
@@ -227,6 +225,5 @@ class FramePipeline:
         if not ready:
             return
         matches = self.gallery.match(np.stack([descriptor for _, descriptor in ready]))
-        for (track_id, _), match in zip(ready, matches):
-            self.tracker.take_descriptor(track_id, self._described.pop(track_id, -1), match,
-                                         now_s)
+        for ((track_id, generation), _), match in zip(ready, matches):
+            self.tracker.take_descriptor(track_id, generation, match, now_s)

@@ -24,8 +24,7 @@ doubling with each further stranger verdict up to ``stranger_recheck_max_s``), t
 doubtful match (runner-up within ``ambiguity_margin``), then the routine re-check of a
 known face (``recheck_s``). The pipeline spends its per-frame budget from the front. A
 track of an unknown face keeps only its box and motion: no crop, no descriptor outlives
-the frame.
-Tracks unseen for ``max_misses`` frames end.
+the frame. Tracks unseen for ``max_misses`` frames end.
 """
 
 from __future__ import annotations
