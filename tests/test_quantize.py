@@ -99,16 +99,16 @@ def test_build_plan_per_jetpack(jetpack: str) -> None:
     fp32 = build_plan(version, "fp32", "fp32")
     assert fp32.cleared_flags == ("TF32",) and fp32.builder_flags == ()
     if version >= (11, 0):
-        assert int8 == BuildPlan((), (), (), "int8")
-        assert build_plan(version, "fp16", "fp16") == BuildPlan((), (), (), "fp16")
+        assert int8 == BuildPlan((), (), ())
+        assert build_plan(version, "fp16", "fp16") == BuildPlan((), (), ())
         with pytest.raises(EdgeError, match="TensorRT 11 has no FP16 flag"):
             build_plan(version, "fp16", "fp32")
     elif version >= (10, 0):
-        assert int8 == BuildPlan(("STRONGLY_TYPED",), (), (), "int8")
+        assert int8 == BuildPlan(("STRONGLY_TYPED",), (), ())
         assert build_plan(version, "fp16", "fp32").builder_flags == ("FP16",)
         assert build_plan(version, "fp16", "fp16").network_flags == ("STRONGLY_TYPED",)
     else:
-        assert int8 == BuildPlan(("EXPLICIT_BATCH",), ("INT8", "FP16"), (), "int8")
+        assert int8 == BuildPlan(("EXPLICIT_BATCH",), ("INT8", "FP16"), ())
         assert fp32.network_flags == ("EXPLICIT_BATCH",)
     removed_in_11 = {"FP16", "INT8"}
     if version >= (11, 0):

@@ -140,6 +140,15 @@ def save_manifest(models_dir: Path, manifest: Manifest) -> Path:
     return path
 
 
+def add_entry(models_dir: Path, made: ModelEntry) -> ModelEntry:
+    """Record a model made from another (an engine, a quantized copy) in the manifest as it
+    is now on disk: making it took a while, and the file may have changed meanwhile."""
+    manifest = load_manifest(models_dir)
+    manifest.models[made.name] = made
+    save_manifest(models_dir, manifest)
+    return made
+
+
 def entry(manifest: Manifest, name: str, models_dir: Path) -> ModelEntry:
     """The entry called ``name``; raise a ModelError naming what is there instead."""
     found = manifest.models.get(name)

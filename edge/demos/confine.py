@@ -70,7 +70,3 @@ def release(confinement: Confinement) -> None:
         (confinement.group.parent / "cgroup.procs").write_text(str(os.getpid()))
         confinement.group.rmdir()
 
-
-def allowed_cpus() -> set[int]:
-    """The cores this process may run on now (a cpuset shows here too)."""
-    return set(os.sched_getaffinity(0))

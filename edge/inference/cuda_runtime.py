@@ -24,7 +24,8 @@ import numpy as np
 from edge.core.errors import ModelError
 
 INSTALL_HINT = ("install NVIDIA's CUDA Python bindings for the box's CUDA major version "
-                "(tools/bootstrap.sh --jetson does), or set models.backend = 'onnxruntime'")
+                "(tools/bootstrap.sh --device does on a Jetson), or set models.backend = "
+                "'onnxruntime'")
 
 
 def _runtime() -> Any:

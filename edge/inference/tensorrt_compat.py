@@ -76,7 +76,7 @@ def require_tensorrt() -> None:
     if not tensorrt_installed():
         raise ModelError("the tensorrt back end needs TensorRT's Python bindings, which are "
                          "not installed here", "on a Jetson: sudo apt install "
-                         "python3-libnvinfer (JetPack), then tools/bootstrap.sh --jetson")
+                         "python3-libnvinfer (JetPack), then tools/bootstrap.sh --device")
     try:
         import tensorrt
     except ImportError as exc:

@@ -34,10 +34,10 @@ from edge.core.manifest import (
     EngineBuild,
     Manifest,
     ModelEntry,
+    add_entry,
     entry,
     load_manifest,
     model_path,
-    save_manifest,
     sha256_file,
 )
 from edge.inference.tensorrt_compat import require_tensorrt, runtime_info, supported_tensorrt
@@ -47,13 +47,11 @@ Precision = Literal["fp32", "fp16", "int8"]
 
 @dataclass(frozen=True)
 class BuildPlan:
-    """How one TensorRT version builds one precision: flags by name, and what the ONNX file
-    must hold."""
+    """How one TensorRT version builds one precision: flags by name."""
 
     network_flags: tuple[str, ...]   # NetworkDefinitionCreationFlag members
     builder_flags: tuple[str, ...]   # BuilderFlag members to set
     cleared_flags: tuple[str, ...]   # BuilderFlag members to clear (where they exist)
-    onnx_precision: Precision
 
 
 def build_plan(version: tuple[int, int], precision: Precision,
@@ -76,14 +74,14 @@ def build_plan(version: tuple[int, int], precision: Precision,
                         "then build from MODEL-fp16")
     explicit = ("EXPLICIT_BATCH",) if legacy else ()
     if precision == "fp32":
-        return BuildPlan(explicit, (), ("TF32",), "fp32")
+        return BuildPlan(explicit, (), ("TF32",))
     if precision == "fp16":
         if onnx_precision == "fp16" and not legacy:
-            return BuildPlan(("STRONGLY_TYPED",) if not typed else (), (), (), "fp16")
-        return BuildPlan(explicit, ("FP16",), (), onnx_precision)
+            return BuildPlan(("STRONGLY_TYPED",) if not typed else (), (), ())
+        return BuildPlan(explicit, ("FP16",), ())
     if legacy:  # 8.6: explicit quantization in a weakly typed network
-        return BuildPlan(explicit, ("INT8", "FP16"), (), "int8")
-    return BuildPlan(("STRONGLY_TYPED",) if not typed else (), (), (), "int8")
+        return BuildPlan(explicit, ("INT8", "FP16"), ())
+    return BuildPlan(("STRONGLY_TYPED",) if not typed else (), (), ())
 
 
 def source_for(manifest: Manifest, model: str, precision: Precision) -> str:
@@ -188,10 +186,7 @@ def build_engine(models_dir: Path, model_name: str, *, precision: Precision = "f
             input_shapes=shapes, built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             build_command=command or build_engine_command(model.name, precision, width, height,
                                                      max_batch)))
-    manifest = load_manifest(models_dir)  # the build took a while: merge into the newest
-    manifest.models[name] = built
-    save_manifest(models_dir, manifest)
-    return built
+    return add_entry(models_dir, built)  # the build took a while: into the newest manifest
 
 
 def _flag_bits(flags: Any, names: tuple[str, ...]) -> int:

@@ -31,12 +31,13 @@ def calibration_images(folder: Path) -> list[Path]:
 
 
 class CalibrationBatches:
-    """Full batches of ``batch`` images; a last partial batch is dropped (TensorRT wants
-    fixed-size calibration batches), and at least one full batch is required."""
+    """Full batches of ``batch`` images from the first ``limit`` in the folder; a last
+    partial batch is dropped (a model's input may have a fixed batch size), and at least
+    one full batch is required."""
 
     def __init__(self, folder: Path, spec: InputSpec, batch: int, width: int,
-                 height: int) -> None:
-        self.images = calibration_images(folder)
+                 height: int, *, limit: int | None = None) -> None:
+        self.images = calibration_images(folder)[:limit]
         if len(self.images) < batch:
             raise EdgeError(f"{folder}: {len(self.images)} images, fewer than one batch of "
                             f"{batch}", "add images")

@@ -32,10 +32,10 @@ from edge.core.errors import EdgeError
 from edge.core.manifest import (
     Derivation,
     ModelEntry,
+    add_entry,
     entry,
     load_manifest,
     model_path,
-    save_manifest,
     sha256_file,
 )
 from edge.models.calibration import CalibrationBatches
@@ -55,10 +55,7 @@ def _derived_entry(models_dir: Path, source: ModelEntry, target: Path,
             method=method, calibration_images=images,
             made_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             command=command)})
-    manifest = load_manifest(models_dir)
-    manifest.models[made.name] = made
-    save_manifest(models_dir, manifest)
-    return made
+    return add_entry(models_dir, made)
 
 
 def _fp32_onnx(models_dir: Path, model_name: str) -> ModelEntry:
@@ -69,24 +66,21 @@ def _fp32_onnx(models_dir: Path, model_name: str) -> ModelEntry:
     return source
 
 
-def _at_least_opset(path: Path, scratch: Path, opset: int = QDQ_OPSET) -> Path:
-    """The model at ``opset`` or later: per-channel DequantizeLinear (its ``axis``) needs 13."""
+def _prepared(path: Path, scratch: Path) -> tuple[Path, list[str]]:
+    """The model to quantize, at opset ``QDQ_OPSET`` or later (per-channel DequantizeLinear,
+    its ``axis``, needs 13), and the nodes kept in FP32: those that make the model's outputs,
+    and every Softmax (a quantized softmax or final layer flattens the class probabilities;
+    they cost little)."""
     model = onnx.load(str(path))
-    current = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    if current >= opset:
-        return path
-    upgraded = scratch / f"{path.stem}-opset{opset}.onnx"
-    onnx.save(onnx.version_converter.convert_version(model, opset), str(upgraded))
-    return upgraded
-
-
-def _output_nodes(path: Path) -> list[str]:
-    """The nodes that make the model's outputs, and every Softmax: they stay in FP32 (a
-    quantized softmax or final layer flattens the class probabilities; they cost little)."""
-    graph = onnx.load(str(path)).graph
-    outputs = {o.name for o in graph.output}
-    return [n.name for n in graph.node
+    outputs = {o.name for o in model.graph.output}
+    kept = [n.name for n in model.graph.node
             if n.name and (n.op_type == "Softmax" or outputs & set(n.output))]
+    current = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if current >= QDQ_OPSET:
+        return path, kept
+    upgraded = scratch / f"{path.stem}-opset{QDQ_OPSET}.onnx"
+    onnx.save(onnx.version_converter.convert_version(model, QDQ_OPSET), str(upgraded))
+    return upgraded, kept
 
 
 def quantize(models_dir: Path, model_name: str, calibration: Path, *, width: int = 640,
@@ -104,8 +98,7 @@ def quantize(models_dir: Path, model_name: str, calibration: Path, *, width: int
     source = _fp32_onnx(models_dir, model_name)
     if source.input is None:
         raise EdgeError(f"{model_name}: the manifest gives no input description")
-    batches = CalibrationBatches(calibration, source.input, 1, width, height)
-    batches.images = batches.images[:limit]
+    batches = CalibrationBatches(calibration, source.input, 1, width, height, limit=limit)
     input_name = source.input.name
 
     class Reader(CalibrationDataReader):
@@ -121,9 +114,9 @@ def quantize(models_dir: Path, model_name: str, calibration: Path, *, width: int
               "symmetric INT8 activations, ranges at the 99.999th percentile; the output "
               "nodes and softmax kept in FP32")
     with tempfile.TemporaryDirectory() as scratch:  # the calibrator's augmented model
-        prepared = _at_least_opset(model_path(models_dir, source), Path(scratch))
+        prepared, kept = _prepared(model_path(models_dir, source), Path(scratch))
         quantize_static(
-            str(prepared), str(target), Reader(), nodes_to_exclude=_output_nodes(prepared),
+            str(prepared), str(target), Reader(), nodes_to_exclude=kept,
             quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.Percentile,
