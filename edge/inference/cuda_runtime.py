@@ -15,6 +15,7 @@ a Jetson, where ``nvidia-smi`` is absent (JetPack 5) or reports N/A (JetPack 6).
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ INSTALL_HINT = ("install NVIDIA's CUDA Python bindings for the box's CUDA major 
                 "'onnxruntime'")
 
 
+@functools.cache  # looked up once: ``check`` runs on every copy of every inference
 def _runtime() -> Any:
     """``cuda.bindings.runtime`` (compiled, and shipped without type stubs: typed Any)."""
     try:
