@@ -110,7 +110,7 @@ class ModelsSettings(Section):
     landmarks: Literal["68", "5"] = Field(
         default="68", description="dlib landmark model; '5' avoids the 68-point model's "
         "non-commercial iBUG 300-W training data")
-    descriptor: str = "dlib-resnet-v1"
+    descriptor: str = "dlib-resnet-v1-onnx"
 
 
     @field_validator("dir")
@@ -145,9 +145,10 @@ class IdentitySettings(Section):
                                "that person; 2 cost 3 points of recall on the attribution "
                                "benchmark and prevented no error there (README)")
     worker_process: bool = Field(
-        default=True,
-            description="compute descriptors in a second process, so the frame loop never "
-        "waits for one (dlib holds the GIL); false computes them inline")
+        default=False,
+        description="compute descriptors in a second process, so the frame loop never waits "
+        "for one (about 4 ms a face); the default, inline, identifies a new face in the "
+        "frame it is first seen (README: attribution)")
 
 
 class EmotionSettings(Section):

@@ -15,11 +15,11 @@ from edge.vision.loader import VisionModels
 def test_worker_gives_the_same_descriptors_as_inline(vision_models: VisionModels) -> None:
     chips = [vision_models.describe(photo)[0][0].chip
              for photo in (samples.astronaut(), samples.cameraman())]
-    worker = DescriptorWorker(vision_models.encoder_path)
+    worker = DescriptorWorker(vision_models.models_dir, vision_models.descriptor_model)
     try:
         assert worker.submit(7, chips[0]) and worker.submit(8, chips[1])
         results: dict[int, np.ndarray] = {}
-        deadline = time.monotonic() + 60  # the worker loads dlib's model first
+        deadline = time.monotonic() + 60  # the worker loads its model first
         while len(results) < 2 and time.monotonic() < deadline:
             results.update(worker.poll())
             time.sleep(0.02)
@@ -35,9 +35,11 @@ def test_worker_gives_the_same_descriptors_as_inline(vision_models: VisionModels
 HOLDER = """
 import sys, time
 from pathlib import Path
+from edge.core.manifest import load_manifest
 from edge.vision.descriptor_worker import DescriptorWorker
 if __name__ == "__main__":
-    worker = DescriptorWorker(Path(sys.argv[1]))
+    models = Path(sys.argv[1])
+    worker = DescriptorWorker(models, load_manifest(models).models[sys.argv[2]])
     print("ready", flush=True)
     time.sleep(300)
 """
@@ -69,7 +71,8 @@ def test_the_worker_dies_with_a_killed_parent(tmp_path: Path,
     multiprocessing resource tracker behind: both were orphaned for 20 minutes and more."""
     script = tmp_path / "holder.py"
     script.write_text(HOLDER)
-    holder = subprocess.Popen([sys.executable, str(script), str(vision_models.encoder_path)],
+    holder = subprocess.Popen([sys.executable, str(script), str(vision_models.models_dir),
+                               vision_models.descriptor_model.name],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"

@@ -18,7 +18,7 @@ from edge.vision.loader import VisionModels
 def test_manifest_describes_every_model(models_dir: Path) -> None:
     manifest = load_manifest(models_dir)
     assert set(manifest.models) == {"retinaface-mnet025", "fer-mini-xception", "dlib-shape-68",
-                                    "dlib-shape-5", "dlib-resnet-v1"}
+                                    "dlib-shape-5", "dlib-resnet-v1", "dlib-resnet-v1-onnx"}
     assert manifest.verified_on and "astronaut" in manifest.verified_on
     for model in manifest.models.values():
         assert sha256_file(models_dir / model.file) == model.sha256
@@ -108,7 +108,8 @@ def test_damaged_manifest_is_reported(tmp_path: Path) -> None:
         load_manifest(tmp_path / "absent")
 
 
-@pytest.mark.parametrize("damaged", ["dlib-shape-68", "dlib-resnet-v1", "retinaface-mnet025"])
+@pytest.mark.parametrize("damaged", ["dlib-shape-68", "dlib-resnet-v1-onnx",
+                                     "retinaface-mnet025"])
 def test_a_damaged_model_file_is_named_when_loaded(models_dir: Path, tmp_path: Path,
                                                    damaged: str) -> None:
     """Not only `edge models verify`: loading checks every file against its sha256, so a

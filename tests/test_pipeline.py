@@ -114,7 +114,7 @@ def test_tracks_take_worker_results_and_survive_its_death(
         capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("pipeline-test", json=True)
     scene = samples.group_scene()
-    worker = DescriptorWorker(vision_models.encoder_path)
+    worker = DescriptorWorker(vision_models.models_dir, vision_models.descriptor_model)
     pipeline = FramePipeline(vision_models, gallery, tracker=FaceTracker(recheck_s=60),
                              worker=worker)
     try:

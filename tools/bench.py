@@ -143,11 +143,17 @@ def run_clip(faces: int, seconds: float, work: Path, models_dir: Path, port: int
 
 
 def run_baseline(faces: int, seconds: float, work: Path, models_dir: Path,
-                 threads: int = 0) -> dict[str, Any]:
+                 threads: int = 0, descriptor: str = "dlib") -> dict[str, Any]:
     """The reference study, literally: every 12th frame; for every face of a sampled frame
     the dlib descriptor, a gallery match and (if known) the expression, one face at a time;
-    no tracks, no batching, no worker process. Same models, same decoder, same clip."""
+    no tracks, no batching, no worker process. Same detector, landmarks and expression
+    model, same decoder, same clip. ``descriptor``: "dlib" computes it with dlib itself,
+    as the study did; "onnx" with the same network converted, as this loop does."""
+    import dlib
+
     from edge.capture.open import open_source
+    from edge.core.manifest import load_manifest, model_path
+    from edge.models.catalog import DESCRIPTOR_NAME
     from edge.vision.identity import Gallery
 
     clip = work / f"faces-{faces}.avi"
@@ -161,6 +167,15 @@ def run_baseline(faces: int, seconds: float, work: Path, models_dir: Path,
     models = VisionModels.load(settings)
     with Store(state) as store:
         gallery = Gallery(*store.templates(), settings.identity.threshold)
+    dlib_network = dlib.face_recognition_model_v1(str(model_path(
+        models_dir, load_manifest(models_dir).models[DESCRIPTOR_NAME])))
+
+    def describe(chip: np.ndarray) -> np.ndarray:
+        if descriptor == "onnx":
+            return models.encoder.encode([chip])[0]
+        return np.asarray(dlib_network.compute_face_descriptor(
+            np.ascontiguousarray(chip[:, :, ::-1])), np.float32)  # dlib takes RGB
+
     source, _live, _description = open_source(settings.camera)
     analysed = sampled = 0
     latencies: list[float] = []
@@ -173,8 +188,7 @@ def run_baseline(faces: int, seconds: float, work: Path, models_dir: Path,
         for index in range(len(detections)):
             face = models.aligner.align_face(frame.image, detections.boxes[index],
                                              detections.landmarks[index])
-            descriptor = models.encoder.encode([face.chip])[0]
-            if gallery.match(descriptor[None])[0].person_id is not None:
+            if gallery.match(describe(face.chip)[None])[0].person_id is not None:
                 models.classifier.vectors([face.crop])
                 analysed += 1
         latencies.append((time.perf_counter() - start) * 1000)
@@ -246,6 +260,9 @@ def main() -> None:
                         "number of cores")
     parser.add_argument("--detect-every", type=int, default=1,
                         help="detection.interval (default 1: every frame)")
+    parser.add_argument("--baseline-descriptor", choices=["dlib", "onnx"], default="dlib",
+                        help="the baseline's descriptor: dlib itself, as the study (default), "
+                        "or the converted network this loop runs")
     parser.add_argument("--json")
     parser.add_argument("--png")
     args = parser.parse_args()
@@ -270,10 +287,12 @@ def main() -> None:
                     f"{stage} {ms}" for stage, ms in results[-1][
                         "cpu_ms_per_frame_by_stage"].items()), flush=True)
             if not args.no_baseline:
-                print("\nbaseline (the study literally) vs this loop, analysed faces a second:")
+                print(f"\nbaseline (the study literally, descriptors by "
+                      f"{args.baseline_descriptor}) vs this loop, analysed faces a second:")
                 for result in results:
                     base = run_baseline(result["faces_in_view"], args.seconds, Path(folder),
-                                        Path(args.models).resolve(), threads)
+                                        Path(args.models).resolve(), threads,
+                                        args.baseline_descriptor)
                     ours = result["faces_analysed"] / result["wall_s"]
                     ratio = ours / base["faces_analysed_per_s"] if base[
                         "faces_analysed_per_s"] else float("inf")

@@ -20,6 +20,7 @@ from edge.core.errors import ModelError
 ModelKind = Literal["detector", "expression", "landmarks", "descriptor"]
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
+ONNX_SUFFIX = "-onnx"  # the name of a model converted to ONNX: its source's name and this
 
 
 class Source(BaseModel):

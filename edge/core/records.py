@@ -47,7 +47,7 @@ class AlignedFace:
 
     angle_deg: float           # eye-line angle that was removed
     landmarks: np.ndarray      # (68 or 5, 2) in frame pixels
-    chip: np.ndarray           # 150x150 RGB chip aligned by dlib, for the descriptor
+    chip: np.ndarray           # 150x150 BGR chip aligned by dlib, for the descriptor
     crop: np.ndarray           # square upright BGR face crop for the expression model
 
 

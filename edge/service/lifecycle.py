@@ -97,7 +97,8 @@ class Service:
             self.pipeline = FramePipeline(
                 self.models, self._load_gallery(),
                 tracker=FaceTracker.for_identity(settings.identity),
-                worker=(DescriptorWorker(self.models.encoder_path)
+                worker=(DescriptorWorker(self.models.models_dir,
+                                               self.models.descriptor_model)
                         if settings.identity.worker_process else None),
                 detect_every=settings.detection.interval)
             self._parts.callback(self.pipeline.close)

@@ -87,7 +87,7 @@ class FaceAligner:
         rgb = np.ascontiguousarray(canvas[:, :, ::-1])
         shape = self.predictor(rgb, rect)
         points = np.array([(p.x, p.y) for p in shape.parts()], np.float32)
-        chip = dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
+        chip = dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING)[:, :, ::-1]
         crop = self._expression_crop(canvas, cx, cy, max(box_w, box_h))
         back = cv2.invertAffineTransform(warp)
         in_frame = points @ back[:, :2].T + back[:, 2]

@@ -1,9 +1,12 @@
-"""The 128-D descriptor in its own process, so it never stalls the frame loop.
+"""The 128-D descriptor in its own process, so the frame loop never waits for one.
 
-dlib holds Python's GIL while it computes a descriptor (about 65-85 ms a face here), so a
-thread would not help: the loop would stop for every new track. A separate process runs
-on the other core; the loop hands it a 150x150 chip and picks the descriptor up a few
-frames later. If the worker dies, the service falls back to computing inline.
+Off by default (``identity.worker_process``). It was built when dlib computed descriptors
+itself, at 65-85 ms a face with Python's GIL held. On ONNX Runtime a descriptor takes about
+4 ms of CPU, so inline descriptors cost a frame little. Inline, a new face is also known
+in the frame it is first seen, and on one core a second process adds only hand-offs. A box
+with cores to spare, whose loop must not wait even that long, can still use the worker.
+The loop hands it a 150x150 chip and picks the descriptor up a few frames later. If the
+worker dies, the service falls back to computing inline.
 
 The worker dies with its parent: a SIGKILLed service (the watchdog, an OOM kill) must not
 leave a 75 MB process behind, nor, through it, multiprocessing's resource tracker. On Linux
@@ -27,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from edge.core.logs import get_logger
+from edge.core.manifest import ModelEntry
 
 log = get_logger(__name__)
 
@@ -45,11 +49,13 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
-def _serve(model_path: str, requests: Any, results: Any, parent_pid: int) -> None:
+def _serve(models_dir: Path, model: ModelEntry, requests: Any, results: Any,
+           parent_pid: int) -> None:
     _die_with_parent(parent_pid)
+    from edge.inference import open_engine
     from edge.vision.identity import FaceEncoder
 
-    encoder = FaceEncoder(Path(model_path))
+    encoder = FaceEncoder(open_engine(models_dir, model, device="cpu", threads=1), model)
     while True:
         item = requests.get()
         if item is None:
@@ -59,13 +65,13 @@ def _serve(model_path: str, requests: Any, results: Any, parent_pid: int) -> Non
 
 
 class DescriptorWorker:
-    def __init__(self, model_path: Path, max_pending: int = 32) -> None:
+    def __init__(self, models_dir: Path, model: ModelEntry, max_pending: int = 32) -> None:
         context = mp.get_context("spawn")  # no fork of a process with threads and models
         self._requests = context.Queue(maxsize=max_pending)
         self._results = context.Queue()
         self._process = context.Process(target=_serve, name="edge-descriptor", daemon=True,
-                                        args=(str(model_path), self._requests, self._results,
-                                              os.getpid()))
+                                        args=(models_dir, model, self._requests,
+                                              self._results, os.getpid()))
         self._process.start()
         self.pending = 0
 

@@ -14,7 +14,14 @@ import numpy as np
 
 from edge.core.errors import ModelError
 from edge.core.logs import get_logger
-from edge.core.manifest import Manifest, entry, load_manifest, verified_model_path
+from edge.core.manifest import (
+    ONNX_SUFFIX,
+    Manifest,
+    ModelEntry,
+    entry,
+    load_manifest,
+    verified_model_path,
+)
 from edge.core.records import AlignedFace
 from edge.inference import Engine, open_model
 from edge.settings import Settings
@@ -33,7 +40,8 @@ class VisionModels:
     encoder: FaceEncoder
     classifier: ExpressionClassifier
     engines: tuple[Engine, ...]
-    encoder_path: Path
+    models_dir: Path
+    descriptor_model: ModelEntry  # the descriptor worker opens its own engine from it
 
     @classmethod
     def load(cls, settings: Settings, manifest: Manifest | None = None) -> VisionModels:
@@ -43,11 +51,13 @@ class VisionModels:
         detector_entry = entry(manifest, cfg.detector, models_dir)
         expression_entry = entry(manifest, cfg.expression, models_dir)
         landmarks_entry = entry(manifest, f"dlib-shape-{cfg.landmarks}", models_dir)
-        descriptor_entry = entry(manifest, cfg.descriptor, models_dir)
+        descriptor_entry = _converted(manifest, entry(manifest, cfg.descriptor, models_dir),
+                                      models_dir)
         options = {"backend": cfg.backend, "device": cfg.device, "threads": cfg.threads,
                    "fallback": cfg.fallback_to_onnxruntime}
         detector_engine = open_model(models_dir, manifest, cfg.detector, **options)
         expression_engine = open_model(models_dir, manifest, cfg.expression, **options)
+        descriptor_engine = open_model(models_dir, manifest, descriptor_entry.name, **options)
         if detector_entry.input is None:
             raise ModelError(f"{detector_entry.name}: the manifest gives no input description",
                              "run `edge models prepare --force`")
@@ -60,14 +70,14 @@ class VisionModels:
         aligner = FaceAligner(verified_model_path(models_dir, landmarks_entry),
                               crop_size=max(classifier.input_size),
                               crop_margin=settings.emotion.crop_margin)
-        encoder_path = verified_model_path(models_dir, descriptor_entry)
-        encoder = FaceEncoder(encoder_path)
+        encoder = FaceEncoder(descriptor_engine, descriptor_entry)
         get_logger(__name__).info(
             "models_loaded", backend=detector_engine.backend, compute=detector_engine.device,
             detector=detector_entry.name, expression=expression_entry.name,
             landmarks=landmarks_entry.name, descriptor=descriptor_entry.name)
-        return cls(detector, aligner, encoder, classifier, (detector_engine, expression_engine),
-                   encoder_path)
+        return cls(detector, aligner, encoder, classifier,
+                   (detector_engine, expression_engine, descriptor_engine), models_dir,
+                   descriptor_entry)
 
     def describe(self, frame: np.ndarray) -> list[tuple[AlignedFace, np.ndarray]]:
         """Aligned faces and their descriptors in one frame (for enrolment and evidence)."""
@@ -78,3 +88,17 @@ class VisionModels:
     def close(self) -> None:
         for engine in self.engines:
             engine.close()
+
+
+def _converted(manifest: Manifest, named: ModelEntry, models_dir: Path) -> ModelEntry:
+    """The descriptor network to run: a setting that still names dlib's own file (as
+    before the conversion existed) gets its ONNX conversion, which gives the same
+    descriptors (``edge.models.dlib_onnx``)."""
+    if named.format != "dlib":
+        return named
+    converted = manifest.models.get(named.name + ONNX_SUFFIX)
+    if converted is None or converted.source.original_sha256 != named.sha256:
+        raise ModelError(f"{named.name}: dlib's own file, which the appliance runs as ONNX; "
+                         "the converted network is missing from "
+                         f"{models_dir / 'manifest.json'}", "run `edge models prepare`")
+    return converted
