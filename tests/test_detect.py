@@ -109,3 +109,26 @@ def test_recall_on_lfw_subset(vision_models: VisionModels) -> None:
     assert at_100.recall >= 0.95
     assert at_48.false_on_faces + at_100.false_on_faces == 0
     assert at_48.false_on_non_faces + at_100.false_on_non_faces <= 2
+
+
+def test_regions_find_the_faces_where_the_whole_frame_does(vision_models: VisionModels) -> None:
+    """The detector on square regions around faces, one reaching past the frame's edge:
+    each finds its face where the whole-frame detection has it, in frame coordinates."""
+    scene = samples.group_scene()
+    detector = vision_models.detector
+    (whole,) = detector.detect([scene])
+    assert len(whole) == 3
+    centres = (whole.boxes[:, :2] + whole.boxes[:, 2:]) / 2
+    half = (whole.boxes[:, 2:] - whole.boxes[:, :2]).max(axis=1, keepdims=True)
+    half[2] *= 1.5  # the stranger's region, three times the face, reaches past the edge
+    regions = np.hstack([centres - half, centres + half])
+    assert regions[2, 2] > scene.shape[1]
+    found = detector.detect_regions(scene, regions, 128)
+    for index, faces in enumerate(found):
+        assert len(faces) >= 1
+        best = faces.boxes[np.argmax(faces.scores)]
+        side = float(max(whole.boxes[index, 2:] - whole.boxes[index, :2]))
+        np.testing.assert_allclose(best, whole.boxes[index], atol=0.1 * side)
+        assert (faces.landmarks[np.argmax(faces.scores)] >= best[:2] - 2).all()
+    # control: a region of background finds nothing
+    assert len(detector.detect_regions(scene, np.array([[560, 380, 640, 460]]), 128)[0]) == 0

@@ -250,3 +250,53 @@ def test_carry_moves_faces_by_their_motion_and_settled_says_when() -> None:
     tracker.tracks.append(other)
     tracker.carry((640, 480))
     assert face.covered and face.suspect and not tracker.settled()
+
+
+def test_a_look_around_the_tracks_confirms_them_or_asks_for_the_whole_frame() -> None:
+    """Between whole-frame detections the detector looks around the analysed faces: a
+    face found there is a real observation. A face not found, or a face there that is no
+    track's, changes nothing and says the whole frame must be detected."""
+    tracker = FaceTracker(confirmations=1)
+    for step in range(3):
+        ann, bob = tracker.update(detections((100 + 10 * step, 100, 200 + 10 * step, 200),
+                                             (400, 100, 500, 200)), frame_size=(640, 480))
+    tracker.set_identity(ann, ANN, 0.1)
+    tracker.set_identity(bob, Match("bob", 0.99, 0.1), 0.1)
+    assert tracker.settled()
+    np.testing.assert_allclose(tracker.ahead([ann])[0], (130, 100, 230, 200), atol=3)
+    # ann found a little off her prediction; in bob's region a face cut by the region's
+    # edge that lies inside bob's box is bob's
+    seen = tracker.carry((640, 480), {
+        ann.track_id: detections((133, 101, 233, 201)),
+        bob.track_id: detections((400, 100, 500, 200), (390, 120, 440, 200))})
+    assert seen == [ann, bob] and ann.box[0] == pytest.approx(133) and tracker.settled()
+    before = [(t.box.copy(), t.motion.mean.copy()) for t in (ann, bob)]
+    # bob's region is empty, or someone new is in ann's: the whole frame, nothing changed
+    assert tracker.carry((640, 480), {ann.track_id: detections((143, 101, 243, 201)),
+                                      bob.track_id: detections()}) is None
+    assert tracker.carry((640, 480), {
+        ann.track_id: detections((143, 101, 243, 201), (20, 300, 80, 360)),
+        bob.track_id: detections((400, 100, 500, 200))}) is None
+    for track, (box, mean) in zip((ann, bob), before):
+        np.testing.assert_array_equal(track.box, box)
+        np.testing.assert_array_equal(track.motion.mean, mean)
+    # control: without looks both are carried by their motion
+    assert tracker.carry((640, 480)) == [ann, bob]
+
+
+def test_a_missing_stranger_does_not_bring_the_detector_back() -> None:
+    """A stranger the detector missed in the last frame is never analysed: the scene stays
+    settled. A missed person's face brings the detector back (control)."""
+    tracker = FaceTracker(confirmations=1)
+    ann, stranger = tracker.update(detections((100, 100, 200, 200), (400, 100, 500, 200)))
+    tracker.set_identity(ann, ANN, 0.0)
+    tracker.set_identity(stranger, Match(None, 0.3, 0.2, "ann"), 0.0)
+    assert stranger.state == "unknown" and tracker.settled()
+    tracker.update(detections((100, 100, 200, 200)))
+    assert stranger.misses == 1 and tracker.settled()
+    control = FaceTracker(confirmations=1)
+    ann, stranger = control.update(detections((100, 100, 200, 200), (400, 100, 500, 200)))
+    control.set_identity(ann, ANN, 0.0)
+    control.set_identity(stranger, Match(None, 0.3, 0.2, "ann"), 0.0)
+    control.update(detections((400, 100, 500, 200)))
+    assert ann.misses == 1 and not stranger.suspect and not control.settled()

@@ -137,6 +137,7 @@ def run_clip(faces: int, seconds: float, work: Path, models_dir: Path, port: int
                            "p99": _r(stats.percentile(s, 99))} for s in STAGES},
         "faces_detected": stats.faces, "faces_analysed": stats.faces_analysed,
         "unknown_face_frames": stats.unknown_faces, "descriptors": stats.descriptors,
+        "frames_by_detection": dict(stats.detected),
         "rss_mb_start": round(rss_start, 1), "rss_mb_end": round(memory[-1][1], 1)
         if memory else None, "rss_samples": memory, "frame_ms": frame_ms,
     }
@@ -174,7 +175,7 @@ def run_baseline(faces: int, seconds: float, work: Path, models_dir: Path,
         if descriptor == "onnx":
             return models.encoder.encode([chip])[0]
         return np.asarray(dlib_network.compute_face_descriptor(
-            np.ascontiguousarray(chip[:, :, ::-1])), np.float32)  # dlib takes RGB
+            [np.ascontiguousarray(chip[:, :, ::-1])])[0], np.float32)  # dlib takes RGB
 
     source, _live, _description = open_source(settings.camera)
     analysed = sampled = 0
@@ -286,6 +287,9 @@ def main() -> None:
                 print("      CPU ms a frame: " + ", ".join(
                     f"{stage} {ms}" for stage, ms in results[-1][
                         "cpu_ms_per_frame_by_stage"].items()), flush=True)
+                print("      frames by detection: " + ", ".join(
+                    f"{where} {count}" for where, count in results[-1][
+                        "frames_by_detection"].items()), flush=True)
             if not args.no_baseline:
                 print(f"\nbaseline (the study literally, descriptors by "
                       f"{args.baseline_descriptor}) vs this loop, analysed faces a second:")

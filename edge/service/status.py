@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +43,8 @@ class LoopStats:
     latency_ms: dict[str, deque[float]] = field(
         default_factory=lambda: {s: deque(maxlen=2000) for s in STAGES})
     cpu_ms: dict[str, float] = field(default_factory=dict)  # per stage, all frames
+    detected: Counter[str] = field(default_factory=Counter)  # frames by where the detector
+                                                             # looked: frame, regions, carried
     people_this_hour: set[str] = field(default_factory=set)
     hour_of_people: datetime | None = None
 
@@ -55,6 +57,7 @@ class LoopStats:
         self.faces_analysed += len(analysed)
         self.unknown_faces += sum(face.person_id is None for face in result.faces)
         self.descriptors += result.descriptors
+        self.detected[result.detected] += 1
         if hour != self.hour_of_people:
             self.people_this_hour.clear()
             self.hour_of_people = hour
@@ -89,6 +92,7 @@ class LoopStats:
             "people_seen_this_hour": len(self.people_this_hour),
             "faces_analysed": self.faces_analysed, "unknown_face_frames": self.unknown_faces,
             "descriptors_computed": self.descriptors, "grades": self.grades,
+            "frames_by_detection": dict(self.detected),
             "alerts_queued": self.alerts_queued, "alerts_dropped": self.alerts_dropped,
             "latency_ms_p50": {s: _round(self.percentile(s, 50)) for s in STAGES},
             "latency_ms_p99": {s: _round(self.percentile(s, 99)) for s in STAGES},

@@ -16,11 +16,16 @@ def box_area(boxes: np.ndarray) -> np.ndarray:
                                                                   None)
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in ``a`` with every box in ``b``: shape (len(a), len(b))."""
+def intersections(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Area shared by every box in ``a`` with every box in ``b``: shape (len(a), len(b))."""
     top_left = np.maximum(a[:, None, :2], b[None, :, :2])
     bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
+    return np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``a`` with every box in ``b``: shape (len(a), len(b))."""
+    inter = intersections(a, b)
     union = box_area(a)[:, None] + box_area(b)[None, :] - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 

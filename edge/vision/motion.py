@@ -20,6 +20,12 @@ def _xywh(box: np.ndarray) -> np.ndarray:
     return np.array([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], np.float64)
 
 
+def _corners(state: np.ndarray) -> np.ndarray:
+    cx, cy, w, h = state[:4]
+    w, h = max(w, 1.0), max(h, 1.0)
+    return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], np.float32)
+
+
 class BoxKalman:
     def __init__(self, box: np.ndarray) -> None:
         self.mean = np.zeros(8)
@@ -39,6 +45,10 @@ class BoxKalman:
         self.covariance = _F @ self.covariance @ _F.T + self._noise(0.05, 0.0125)
         return self.box
 
+    def ahead(self) -> np.ndarray:
+        """The box one frame ahead, without moving there (``predict`` moves)."""
+        return _corners(_F @ self.mean)
+
     def update(self, box: np.ndarray) -> None:
         size = max(self.mean[2], self.mean[3], 1.0)
         measurement_noise = np.eye(4) * (0.05 * size) ** 2
@@ -50,6 +60,4 @@ class BoxKalman:
 
     @property
     def box(self) -> np.ndarray:
-        cx, cy, w, h = self.mean[:4]
-        w, h = max(w, 1.0), max(h, 1.0)
-        return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], np.float32)
+        return _corners(self.mean)

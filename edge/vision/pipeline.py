@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 
@@ -37,6 +38,9 @@ from edge.vision.loader import VisionModels
 from edge.vision.track import FaceTracker, Track
 
 STAGES = ("detect", "identify", "expression")
+Detected = Literal["frame", "regions", "carried"]
+REGION_SCALE = 2.0     # a region around a face is this many times its side
+REGION_INPUT_PX = 128  # and is scaled to this square for the detector (the face to ~64 px)
 
 
 def _stamp() -> np.ndarray:
@@ -54,6 +58,7 @@ class FrameResult:
     stage_ms: dict[str, float]   # per STAGES; a batch's detection is shared out evenly
     stage_cpu_ms: dict[str, float]  # the same, in this thread's CPU time
     descriptors: int             # descriptors started for this frame (worker or inline)
+    detected: Detected = "frame"  # where the detector looked (see FramePipeline)
 
     @property
     def analysed(self) -> list[FaceRecord]:
@@ -104,20 +109,34 @@ class FramePipeline:
 
     def _detect_or_carry(self, tracker: FaceTracker, frame: np.ndarray,
                          now_s: float) -> FrameResult:
-        """Detection every ``detect_every`` frames, and in every frame while the scene is
-        not settled (see ``FaceTracker.settled``); in between, the tracks' motion carries
-        the faces and no descriptor is taken."""
+        """The whole frame every ``detect_every`` frames, and in every frame while the
+        scene is not settled (see ``FaceTracker.settled``). In between, the tracks' motion
+        carries the faces and the detector looks only at the region around each face
+        being analysed: an analysed face is always one the detector found in this frame,
+        never a prediction alone. If a look fails (a face not in its region, or someone
+        new in one) the whole frame is detected at once. No descriptor is taken between
+        whole-frame detections."""
         self._since_detection += 1
-        if self._since_detection < self.detect_every and tracker.settled():
-            tracks = tracker.carry((frame.shape[1], frame.shape[0]))
-            detections = Detections(
-                np.array([t.box for t in tracks], np.float32).reshape(-1, 4),
-                np.array([t.score for t in tracks], np.float32),
-                np.array([t.landmarks for t in tracks], np.float32).reshape(-1, 5, 2))
-            return self._after_detection(frame, detections, now_s, np.zeros(2),
-                                         carried=tracks)
-        self._since_detection = 0
+        size = (frame.shape[1], frame.shape[0])
         started = _stamp()
+        if self._since_detection < self.detect_every and tracker.settled():
+            watched = [t for t in tracker.tracks
+                       if t.misses == 0 and tracker.identity_of(t)[0] is not None]
+            boxes = tracker.ahead(watched)
+            centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+            half = REGION_SCALE / 2 * (boxes[:, 2:] - boxes[:, :2]).max(axis=1, keepdims=True)
+            found = self.models.detector.detect_regions(
+                frame, np.hstack([centres - half, centres + half]), REGION_INPUT_PX)
+            tracks = tracker.carry(size, {t.track_id: f for t, f in zip(watched, found)})
+            if tracks is not None:
+                detections = Detections(
+                    np.array([t.box for t in tracks], np.float32).reshape(-1, 4),
+                    np.array([t.score for t in tracks], np.float32),
+                    np.array([t.landmarks for t in tracks], np.float32).reshape(-1, 5, 2))
+                return self._after_detection(frame, detections, now_s, _stamp() - started,
+                                             carried=tracks,
+                                             detected="regions" if watched else "carried")
+        self._since_detection = 0
         (detections,) = self.models.detector.detect([frame])
         return self._after_detection(frame, detections, now_s, _stamp() - started)
 
@@ -128,10 +147,10 @@ class FramePipeline:
 
     # --- the stages after detection -----------------------------------------------------------
     def _after_detection(self, frame: np.ndarray, detections: Detections, now_s: float,
-                         detect_cost: np.ndarray, carried: list[Track] | None = None
-                         ) -> FrameResult:
+                         detect_cost: np.ndarray, carried: list[Track] | None = None,
+                         detected: Detected = "frame") -> FrameResult:
         """``detect_cost``: (wall, CPU) ms of the detection; ``carried``: the tracks moved
-        by their motion in a frame without detection."""
+        by their motion in a frame without detection on the whole frame."""
         started = _stamp()
         faces = FaceRecord.from_detections(detections)
         tracks: list[Track] | None = None
@@ -140,8 +159,8 @@ class FramePipeline:
                       else self.tracker.update(detections, (frame.shape[1], frame.shape[0])))
             faces = [replace(f, track_id=t.track_id) for f, t in zip(faces, tracks)]
             self._take_descriptors(now_s)
-        # a carried box is a prediction: good enough for an expression crop, not for a
-        # descriptor that decides who someone is
+        # between whole-frame detections no descriptor decides who someone is: a face is
+        # described where the detector saw the whole scene
         needs = [] if carried is not None else self._needing_identity(tracks, len(faces),
                                                                        now_s)
         aligner = self.models.aligner
@@ -159,7 +178,7 @@ class FramePipeline:
                  "expression": classified - identified}
         return FrameResult(faces, {stage: float(cost[0]) for stage, cost in costs.items()},
                            {stage: float(cost[1]) for stage, cost in costs.items()},
-                           descriptors)
+                           descriptors, detected)
 
     def _needing_identity(self, tracks: list[Track] | None, count: int,
                           now_s: float) -> list[int]:

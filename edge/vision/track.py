@@ -29,6 +29,7 @@ the frame. Tracks unseen for ``max_misses`` frames end.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -37,7 +38,7 @@ from scipy.optimize import linear_sum_assignment
 
 from edge.core.records import Detections, Match
 from edge.settings import IdentitySettings
-from edge.vision.boxes import iou_matrix
+from edge.vision.boxes import box_area, intersections, iou_matrix
 from edge.vision.motion import BoxKalman
 
 TrackState = Literal["new", "tentative", "known", "unknown"]
@@ -153,29 +154,63 @@ class FaceTracker:
         return ordered
 
     def settled(self) -> bool:
-        """Nothing in view needs the detector in the next frame: every track was seen in
-        the last frame, has its verdict (known or a stranger), and is neither covered, cut
-        by the frame's edge nor in doubt. (An empty scene is settled too: a face that comes
-        in is found at the next scheduled detection.)"""
-        return all(track.misses == 0 and track.state in ("known", "unknown")
+        """Nothing in view needs the detector in the next frame: every track has its
+        verdict (known or a stranger), is neither covered, cut by the frame's edge nor in
+        doubt, and was seen in the last frame, unless it is a stranger's (never analysed:
+        the next scheduled detection finds it again, and a face that was lost is confirmed
+        again before it counts). An empty scene is settled too: a face that comes in is
+        found at the next scheduled detection."""
+        return all(track.state in ("known", "unknown")
+                   and (track.misses == 0 or track.state == "unknown")
                    and not (track.covered or track.cut or track.suspect)
                    for track in self.tracks)
 
-    def carry(self, frame_size: tuple[int, int] | None = None) -> list[Track]:
-        """A frame without detection: each track seen in the last frame moves to where its
-        motion says, its landmarks with its box. Overlaps and cuts are marked on those boxes,
-        so a crossing that begins between detections stops the analysis as it would with
-        detections, and brings the detector back."""
+    def carry(self, frame_size: tuple[int, int] | None = None,
+              found: Mapping[int, Detections] | None = None) -> list[Track] | None:
+        """A frame without detection on the whole frame: each track seen in the last frame
+        moves to where its motion says, its landmarks with its box. ``found``: what the
+        detector found in the region around some of those tracks (by track id); such a
+        track takes the face there that overlaps its moved box most, a real observation.
+        None, with nothing changed, when a look failed: a face not found in its region,
+        or a face there that is no track's (the caller detects the whole frame instead).
+        Overlaps and cuts are marked on the final boxes, so a crossing that begins
+        between detections stops the analysis as it would with detections, and brings
+        the detector back."""
         carried = [track for track in self.tracks if track.misses == 0]
-        for track in carried:
+        ahead = np.stack([t.motion.ahead() for t in carried]) if carried else np.zeros((0, 4))
+        observed: dict[int, int] = {}  # index in carried -> index of its face in found
+        for index, track in enumerate(carried):
+            faces = (found or {}).get(track.track_id)
+            if faces is None:
+                continue
+            overlap = iou_matrix(ahead[index:index + 1], faces.boxes)[0]
+            best = int(np.argmax(overlap)) if len(overlap) else -1
+            others = np.delete(faces.boxes, best, axis=0) if best >= 0 else faces.boxes
+            if best < 0 or overlap[best] < self.iou_threshold or (
+                    len(others) and not _inside_any(others, ahead).all()):
+                return None
+            observed[index] = best
+        for index, track in enumerate(carried):
             before = track.box
             track.box = track.motion.predict().astype(np.float32)
+            if index in observed:
+                faces = (found or {})[track.track_id]
+                best = observed[index]
+                track.box = faces.boxes[best].copy()
+                track.landmarks = faces.landmarks[best].copy()
+                track.score = float(faces.scores[best])
+                track.motion.update(track.box)
+                continue
             size = np.maximum(before[2:] - before[:2], 1.0)
             scale = (track.box[2:] - track.box[:2]) / size
             track.landmarks = ((track.landmarks - (before[:2] + before[2:]) / 2) * scale
                                + (track.box[:2] + track.box[2:]) / 2).astype(np.float32)
         self._mark_covered_and_cut(carried, frame_size)
         return carried
+
+    def ahead(self, tracks: list[Track]) -> np.ndarray:
+        """(N, 4) where each track's box will be in the next frame, by its motion."""
+        return np.array([t.motion.ahead() for t in tracks], np.float32).reshape(-1, 4)
 
     def _mark_covered_and_cut(self, tracks: list[Track],
                               frame_size: tuple[int, int] | None) -> None:
@@ -287,3 +322,10 @@ class FaceTracker:
         for track in self.tracks:
             if track.person_id == person_id:
                 track.person_id, track.state, track.confirmations = None, "unknown", 0
+
+
+def _inside_any(boxes: np.ndarray, around: np.ndarray, share: float = 0.5) -> np.ndarray:
+    """Per box: whether more than ``share`` of it lies inside one of ``around`` (a face
+    cut by the edge of a region is still its track's face)."""
+    area = np.maximum(box_area(boxes), 1.0)
+    return np.asarray((intersections(boxes, around) / area[:, None] > share).any(axis=1))
