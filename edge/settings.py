@@ -127,10 +127,10 @@ class DetectionSettings(Section):
     min_face_px: int = Field(default=20,
                              ge=1, description="ignore faces smaller than this (box side)")
     interval: int = Field(
-        default=1, ge=1, le=24, description="run the detector on the whole frame every N "
+        default=4, ge=1, le=24, description="run the detector on the whole frame every N "
         "frames while the scene is settled (every face seen, identified, not covered); in "
         "between the tracks' motion carries the faces and the detector looks only around "
-        "the faces being analysed. 1: the whole frame every frame")
+        "the faces being analysed. 1: the whole frame every frame (README: on one core)")
 
 
 class IdentitySettings(Section):
