@@ -98,14 +98,14 @@ def enroll(state: Path, settings: Settings) -> None:
 
 def run_clip(faces: int, seconds: float, work: Path, models_dir: Path, port: int,
              soak_minutes: float = 0.0, backend: str = "onnxruntime",
-             threads: int = 0, detect_every: int = 1) -> dict[str, Any]:
+             threads: int = 0, detect_every: int | None = None) -> dict[str, Any]:
     clip = write_clip(bench_plan(faces, seconds), work / f"faces-{faces}.avi")
     state = work / f"state-{faces}-{int(soak_minutes)}"
     settings = Settings.model_validate({
         "models": {"dir": models_dir, "backend": backend, "threads": threads},
         "camera": {"source": f"file://{clip}", "loop": soak_minutes > 0},
         "mqtt": {"port": port, "stats_interval_s": 3600}, "storage": {"state_dir": state},
-        "detection": {"interval": detect_every},
+        "detection": {} if detect_every is None else {"interval": detect_every},
         "deployment": {"purpose": "research", "legal_basis": "benchmark"}})
     enroll(state, settings)
     frame_ms: list[float] = []
@@ -259,8 +259,8 @@ def main() -> None:
                         "baseline) to these cores, e.g. 0: a cpuset where the machine allows "
                         "it, else the affinity mask; ONNX Runtime's threads then set to the "
                         "number of cores")
-    parser.add_argument("--detect-every", type=int, default=1,
-                        help="detection.interval (default 1: every frame)")
+    parser.add_argument("--detect-every", type=int,
+                        help="detection.interval (default: the settings' default, 4)")
     parser.add_argument("--baseline-descriptor", choices=["dlib", "onnx"], default="dlib",
                         help="the baseline's descriptor: dlib itself, as the study (default), "
                         "or the converted network this loop runs")

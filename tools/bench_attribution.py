@@ -41,8 +41,8 @@ def main() -> None:
                         "settings' default)")
     parser.add_argument("--confirmations", type=int, help="identity.confirmations (default: "
                         "the settings' default)")
-    parser.add_argument("--detect-every", type=int, default=1, help="detection.interval "
-                        "(default 1: every frame)")
+    parser.add_argument("--detect-every", type=int, help="detection.interval (default: "
+                        "the settings' default, 4; 1 detects the whole of every frame)")
     parser.add_argument("--worker", action="store_true", help="descriptors in the service's "
                         "worker process, frames paced at 24 fps (default: inline, repeatable)")
     parser.add_argument("--json", type=Path)
@@ -55,7 +55,8 @@ def main() -> None:
         identity.update(confirmations=args.confirmations)
     settings = Settings.model_validate({"models": {
         "dir": APP_ROOT / "engines", "backend": "onnxruntime", "device": "cpu"},
-        "identity": identity, "detection": {"interval": args.detect_every}})
+        "identity": identity,
+        "detection": {} if args.detect_every is None else {"interval": args.detect_every}})
     models = VisionModels.load(settings)
     cast = actors(models)
     gallery = gallery_for(models, cast, settings.identity.threshold)

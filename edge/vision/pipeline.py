@@ -39,8 +39,8 @@ from edge.vision.track import FaceTracker, Track
 
 STAGES = ("detect", "identify", "expression")
 Detected = Literal["frame", "regions", "carried"]
-REGION_SCALE = 2.0     # a region around a face is this many times its side
-REGION_INPUT_PX = 128  # and is scaled to this square for the detector (the face to ~64 px)
+REGION_SCALE = 1.6     # a region around a face is this many times its side
+REGION_INPUT_PX = 96   # and is scaled to this square for the detector (the face to 60 px)
 
 
 def _stamp() -> np.ndarray:
