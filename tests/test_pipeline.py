@@ -190,3 +190,33 @@ def test_detection_every_few_frames_once_the_scene_is_settled(
     # control: the default detects every frame
     every = FramePipeline(vision_models, gallery, tracker=FaceTracker(recheck_s=60))
     assert all(every.process([scene], [i / 24])[0].stage_ms["detect"] > 0 for i in range(4))
+
+
+def test_a_calm_scene_has_its_whole_frame_detected_half_as_often(
+        vision_models: VisionModels, gallery: Gallery) -> None:
+    """Two seconds settled with no face come or gone: the whole frame every second
+    interval; a face that leaves brings the interval back."""
+    scene = samples.group_scene()
+    left = scene.copy()
+    left[50:370, 0:280] = 90  # the astronaut steps out
+    pipeline = FramePipeline(vision_models, gallery, tracker=FaceTracker(recheck_s=60),
+                             detect_every=2)
+    frames = [scene] * 72 + [left] * 36
+    detected = [pipeline.process([frame], [i / 24])[0].detected
+                for i, frame in enumerate(frames)]
+    assert detected[10:22].count("frame") == 6   # settled, not yet calm: every second
+    assert detected[60:72].count("frame") == 3   # calm: every fourth
+    assert detected[72] == "frame"               # her region is empty: the whole frame
+    assert detected[96:108].count("frame") == 6  # her track ended: not calm any more
+
+
+def test_re_checks_due_together_are_spread_over_frames(vision_models: VisionModels,
+                                                       gallery: Gallery) -> None:
+    """New faces take the whole inline budget at once; routine re-checks that fall due in
+    the same frame are taken one a frame."""
+    scene = samples.group_scene()
+    pipeline = FramePipeline(vision_models, gallery, tracker=FaceTracker(recheck_s=0.2))
+    counts = [pipeline.process([scene], [i / 24])[0].descriptors for i in range(16)]
+    assert counts[0] == 3            # control: three new faces, three descriptors
+    assert max(counts[1:]) == 1      # both known faces due at 0.2 s: one a frame
+    assert sum(counts[4:8]) >= 2     # and both are looked at again

@@ -41,6 +41,8 @@ STAGES = ("detect", "identify", "expression")
 Detected = Literal["frame", "regions", "carried"]
 REGION_SCALE = 1.6     # a region around a face is this many times its side
 REGION_INPUT_PX = 96   # and is scaled to this square for the detector (the face to 60 px)
+ROUTINE_PER_FRAME = 1  # inline re-checks a frame (new, uncovered, unconfirmed: the budget)
+CALM_S = 2.0  # a scene settled this long, with no face come or gone: whole frames half as often
 
 
 def _stamp() -> np.ndarray:
@@ -81,6 +83,8 @@ class FramePipeline:
         self.worker_in_flight = worker_in_flight
         self.detect_every = detect_every
         self._since_detection = detect_every  # the first frame is detected
+        self._calm_since: float | None = None
+        self._changes_seen = 0
 
     def set_gallery(self, gallery: Gallery, forgotten: Iterable[str] = ()) -> None:
         """Take up enrolments and erasures; a forgotten person's tracks become unknown."""
@@ -115,11 +119,19 @@ class FramePipeline:
         being analysed: an analysed face is always one the detector found in this frame,
         never a prediction alone. If a look fails (a face not in its region, or someone
         new in one) the whole frame is detected at once. No descriptor is taken between
-        whole-frame detections."""
+        whole-frame detections. A scene that stays settled for ``CALM_S`` with no face
+        come or gone has its whole frame detected half as often, until anything changes."""
         self._since_detection += 1
         size = (frame.shape[1], frame.shape[0])
         started = _stamp()
-        if self._since_detection < self.detect_every and tracker.settled():
+        settled = tracker.settled()
+        if not settled or tracker.changes != self._changes_seen:
+            self._calm_since = None
+        elif self._calm_since is None:
+            self._calm_since = now_s
+        self._changes_seen = tracker.changes
+        calm = self._calm_since is not None and now_s - self._calm_since >= CALM_S
+        if self._since_detection < self.detect_every * (2 if calm else 1) and settled:
             watched = [t for t in tracker.tracks
                        if t.misses == 0 and tracker.identity_of(t)[0] is not None]
             boxes = tracker.ahead(watched)
@@ -183,15 +195,20 @@ class FramePipeline:
     def _needing_identity(self, tracks: list[Track] | None, count: int,
                           now_s: float) -> list[int]:
         """The faces to describe in this frame: every face of a still image; on video, the
-        most urgent tracks within the budget."""
+        most urgent tracks within the budget. Inline, at most ``ROUTINE_PER_FRAME`` of
+        them a frame are routine (a stranger, a doubtful or a known face looked at again):
+        re-checks that fall due together are spread over frames, so no frame waits for
+        several (they set the p99), while new, uncovered and unconfirmed faces and near
+        misses get the whole budget."""
         if tracks is None or self.tracker is None:
             return list(range(count))  # still images: every face, every time
+        order = self.tracker.identity_order(tracks, now_s)
         if self.worker is not None and self.worker.alive:
             waiting = sum(track.pending for track in self.tracker.tracks)
-            budget = max(0, self.worker_in_flight - waiting)
-        else:
-            budget = self.inline_budget
-        return self.tracker.identity_order(tracks, now_s)[:budget]
+            return order[:max(0, self.worker_in_flight - waiting)]
+        urgent = [i for i in order if (self.tracker.urgency(tracks[i], now_s) or 0) <= 1]
+        routine = [i for i in order if i not in urgent][:ROUTINE_PER_FRAME]
+        return [i for i in order if i in urgent or i in routine][:self.inline_budget]
 
     def _identify(self, faces: list[FaceRecord], tracks: list[Track] | None,
                   needs: list[int], now_s: float) -> tuple[list[FaceRecord], int]:

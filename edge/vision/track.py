@@ -92,6 +92,7 @@ class FaceTracker:
         self.confirmations = confirmations
         self.tracks: list[Track] = []
         self._next_id = 1
+        self.changes = 0  # tracks begun and ended so far: a face came or went
 
     @classmethod
     def for_identity(cls, identity: IdentitySettings) -> FaceTracker:
@@ -131,6 +132,7 @@ class FaceTracker:
             box = detections.boxes[d].copy()
             track = Track(self._next_id, box, BoxKalman(box))
             self._next_id += 1
+            self.changes += 1
             self.tracks.append(track)
             pairs[d] = track
         for index, track in pairs.items():
@@ -148,7 +150,9 @@ class FaceTracker:
             track.frames += 1
         for t in free_tracks:
             self.tracks[t].misses += 1
-        self.tracks = [t for t in self.tracks if t.misses <= self.max_misses]
+        kept = [t for t in self.tracks if t.misses <= self.max_misses]
+        self.changes += len(self.tracks) - len(kept)
+        self.tracks = kept
         ordered = [pairs[d] for d in sorted(pairs)]
         self._mark_covered_and_cut(ordered, frame_size)
         return ordered
