@@ -202,13 +202,12 @@ class FramePipeline:
         misses get the whole budget."""
         if tracks is None or self.tracker is None:
             return list(range(count))  # still images: every face, every time
-        order = self.tracker.identity_order(tracks, now_s)
         if self.worker is not None and self.worker.alive:
             waiting = sum(track.pending for track in self.tracker.tracks)
-            return order[:max(0, self.worker_in_flight - waiting)]
-        urgent = [i for i in order if (self.tracker.urgency(tracks[i], now_s) or 0) <= 1]
-        routine = [i for i in order if i not in urgent][:ROUTINE_PER_FRAME]
-        return [i for i in order if i in urgent or i in routine][:self.inline_budget]
+            return self.tracker.identity_order(tracks, now_s)[
+                :max(0, self.worker_in_flight - waiting)]
+        return self.tracker.identity_order(tracks, now_s, ROUTINE_PER_FRAME)[
+            :self.inline_budget]
 
     def _identify(self, faces: list[FaceRecord], tracks: list[Track] | None,
                   needs: list[int], now_s: float) -> tuple[list[FaceRecord], int]:

@@ -43,6 +43,7 @@ from edge.vision.motion import BoxKalman
 
 TrackState = Literal["new", "tentative", "known", "unknown"]
 EDGE_MARGIN_PX = 2.0
+ROUTINE_URGENCY = 2  # urgencies from here on are routine re-checks, not a face to identify
 OVERLAP_SHARE = 0.05  # of the smaller face: more than this, and both faces count as covered
 
 
@@ -181,10 +182,11 @@ class FaceTracker:
         between detections stops the analysis as it would with detections, and brings
         the detector back."""
         carried = [track for track in self.tracks if track.misses == 0]
-        ahead = np.stack([t.motion.ahead() for t in carried]) if carried else np.zeros((0, 4))
+        found = found or {}
+        ahead = self.ahead(carried)
         observed: dict[int, int] = {}  # index in carried -> index of its face in found
         for index, track in enumerate(carried):
-            faces = (found or {}).get(track.track_id)
+            faces = found.get(track.track_id)
             if faces is None:
                 continue
             overlap = iou_matrix(ahead[index:index + 1], faces.boxes)[0]
@@ -198,7 +200,7 @@ class FaceTracker:
             before = track.box
             track.box = track.motion.predict().astype(np.float32)
             if index in observed:
-                faces = (found or {})[track.track_id]
+                faces = found[track.track_id]
                 best = observed[index]
                 track.box = faces.boxes[best].copy()
                 track.landmarks = faces.landmarks[best].copy()
@@ -219,14 +221,11 @@ class FaceTracker:
     def _mark_covered_and_cut(self, tracks: list[Track],
                               frame_size: tuple[int, int] | None) -> None:
         boxes = np.stack([t.box for t in tracks]) if tracks else np.zeros((0, 4))
-        area = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
-        for i, track in enumerate(tracks):
-            inter_w = np.clip(np.minimum(boxes[i, 2], boxes[:, 2])
-                              - np.maximum(boxes[i, 0], boxes[:, 0]), 0, None)
-            inter_h = np.clip(np.minimum(boxes[i, 3], boxes[:, 3])
-                              - np.maximum(boxes[i, 1], boxes[:, 1]), 0, None)
-            share = inter_w * inter_h / np.maximum(np.minimum(area[i], area), 1.0)
-            share[i] = 0.0
+        area = box_area(boxes)
+        shares = intersections(boxes, boxes) / np.maximum(
+            np.minimum(area[:, None], area[None, :]), 1.0)
+        np.fill_diagonal(shares, 0.0)
+        for track, share in zip(tracks, shares):
             track.covered = bool((share > OVERLAP_SHARE).any())
             if track.covered:
                 track.generation += 1
@@ -270,13 +269,17 @@ class FaceTracker:
     def needs_identity(self, track: Track, now_s: float) -> bool:
         return self.urgency(track, now_s) is not None
 
-    def identity_order(self, tracks: list[Track], now_s: float) -> list[int]:
+    def identity_order(self, tracks: list[Track], now_s: float,
+                       routine_at_most: int | None = None) -> list[int]:
         """Indexes of ``tracks`` that need a descriptor now, most urgent (and longest
-        waiting) first."""
-        wanted = [(urgency, track.identified_at or -1e9, index)
-                  for index, track in enumerate(tracks)
-                  if (urgency := self.urgency(track, now_s)) is not None]
-        return [index for _u, _at, index in sorted(wanted)]
+        waiting) first; of the routine ones (a stranger, a doubtful match or a known face
+        looked at again) only the first ``routine_at_most``, if given."""
+        wanted = sorted((urgency, track.identified_at or -1e9, index)
+                        for index, track in enumerate(tracks)
+                        if (urgency := self.urgency(track, now_s)) is not None)
+        urgent = [index for urgency, _at, index in wanted if urgency < ROUTINE_URGENCY]
+        routine = [index for urgency, _at, index in wanted if urgency >= ROUTINE_URGENCY]
+        return urgent + routine[:routine_at_most]
 
     def set_identity(self, track: Track, match: Match, now_s: float) -> None:
         """Record a (re-)identification from one descriptor."""
