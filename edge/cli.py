@@ -98,10 +98,17 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 # --- models ----------------------------------------------------------------------------------
+def _models_dir(args: argparse.Namespace, settings: Settings | None = None) -> Path:
+    """``--dir`` if given, else the settings' ``models.dir``."""
+    if args.dir:
+        return Path(args.dir)
+    return (settings or _settings(args)).models.dir
+
+
 def cmd_models_prepare(args: argparse.Namespace) -> int:
     from edge.models.prepare import prepare_models
 
-    models_dir = Path(args.dir) if args.dir else _settings(args).models.dir
+    models_dir = _models_dir(args)
     manifest = prepare_models(models_dir, force=args.force, verify=not args.no_verify)
     print(f"ok: {len(manifest.models)} models in {models_dir} "
           f"({manifest.verified_on or 'not self-checked'})")
@@ -117,7 +124,7 @@ def cmd_models_build_engine(args: argparse.Namespace) -> int:
     except ValueError:
         raise EdgeError(f"--input-size {args.input_size!r}: use WIDTHxHEIGHT, e.g. 640x480"
                         ) from None
-    built = build_engine(Path(args.dir) if args.dir else settings.models.dir, args.model,
+    built = build_engine(_models_dir(args, settings), args.model,
                          precision=args.precision, width=width, height=height,
                          max_batch=args.max_batch, workspace_mb=args.workspace_mb)
     print(f"ok: {built.file} ({built.name}); select it with models.backend = 'tensorrt'")
@@ -129,7 +136,7 @@ def cmd_models_quantize(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     det = settings.detection
-    made = quantize(Path(args.dir) if args.dir else settings.models.dir, args.model,
+    made = quantize(_models_dir(args, settings), args.model,
                     Path(args.calibration), width=det.input_width, height=det.input_height,
                     limit=args.limit)
     images = made.derived.calibration_images if made.derived else 0
@@ -142,7 +149,7 @@ def cmd_models_convert(args: argparse.Namespace) -> int:
     from edge.models.quantize import convert_fp16
 
     settings = _settings(args)
-    made = convert_fp16(Path(args.dir) if args.dir else settings.models.dir, args.model)
+    made = convert_fp16(_models_dir(args, settings), args.model)
     print(f"ok: {made.file} ({made.name}); TensorRT 11 builds fp16 engines from it")
     return 0
 
@@ -165,7 +172,7 @@ def cmd_models_doctor(args: argparse.Namespace) -> int:
     compute = f" (compute {runtime.compute_capability})" if runtime.compute_capability else ""
     print(f"GPU:         {runtime.gpu_name or 'none found'}{compute}")
     print(f"JetPack/L4T: {runtime.l4t_release or 'not a Jetson'}")
-    models_dir = Path(args.dir) if args.dir else settings.models.dir
+    models_dir = _models_dir(args, settings)
     manifest = load_manifest(models_dir)
     for made in manifest.models.values():
         if (derived := made.derived) is None:
@@ -189,7 +196,7 @@ def cmd_models_doctor(args: argparse.Namespace) -> int:
 def cmd_models_verify(args: argparse.Namespace) -> int:
     from edge.core.manifest import load_manifest, verify_files
 
-    models_dir = Path(args.dir) if args.dir else _settings(args).models.dir
+    models_dir = _models_dir(args)
     manifest = load_manifest(models_dir)
     problems = verify_files(models_dir, manifest)
     for name, model in sorted(manifest.models.items()):

@@ -169,10 +169,11 @@ def run_baseline(faces: int, seconds: float, work: Path, models_dir: Path,
     with Store(state) as store:
         gallery = Gallery(*store.templates(), settings.identity.threshold)
     dlib_network = dlib.face_recognition_model_v1(str(model_path(
-        models_dir, load_manifest(models_dir).models[DESCRIPTOR_NAME])))
+        models_dir, load_manifest(models_dir).models[DESCRIPTOR_NAME]))) if (
+        descriptor == "dlib") else None
 
     def describe(chip: np.ndarray) -> np.ndarray:
-        if descriptor == "onnx":
+        if dlib_network is None:
             return models.encoder.encode([chip])[0]
         return np.asarray(dlib_network.compute_face_descriptor(
             [np.ascontiguousarray(chip[:, :, ::-1])])[0], np.float32)  # dlib takes RGB

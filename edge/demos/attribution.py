@@ -25,6 +25,7 @@ from scipy.optimize import linear_sum_assignment
 
 from edge.demos import crowd
 from edge.settings import Settings
+from edge.vision.align import CHIP_SIZE
 from edge.vision.boxes import iou_matrix
 from edge.vision.descriptor_worker import DescriptorWorker
 from edge.vision.identity import Gallery
@@ -94,7 +95,7 @@ def gallery_for(models: VisionModels, cast: list[crowd.CrowdActor],
 def _warm_up(worker: DescriptorWorker, timeout_s: float = 60.0) -> None:
     """One descriptor through the worker, so the clip starts with its model loaded (a
     service's worker loads while the camera starts)."""
-    worker.submit(None, np.zeros((150, 150, 3), np.uint8))
+    worker.submit(None, np.zeros((CHIP_SIZE, CHIP_SIZE, 3), np.uint8))
     deadline = time.monotonic() + timeout_s
     while not worker.poll():
         if time.monotonic() > deadline or not worker.alive:

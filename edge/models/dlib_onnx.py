@@ -30,10 +30,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edge.core.errors import ModelError
-from edge.vision.identity import FaceEncoder
+from edge.vision.align import CHIP_SIZE
+from edge.vision.identity import DESCRIPTOR_DIM, FaceEncoder
 
-CHIP_SIZE = 150
-DESCRIPTOR_DIM = 128
 INPUT_NAME = "chips"
 OUTPUT_NAME = "descriptors"
 INPUT_LAYER = "input_rgb_image_sized"

@@ -41,13 +41,13 @@ from edge.core.manifest import (
 from edge.inference import open_engine
 from edge.models import catalog
 from edge.models.dlib_onnx import (
-    CHIP_SIZE,
     INPUT_NAME,
     OUTPUT_NAME,
     check_against_dlib,
     convert_dlib_resnet,
 )
 from edge.models.keras_onnx import convert_keras_hdf5
+from edge.vision.align import CHIP_SIZE
 from edge.vision.identity import FaceEncoder
 
 Progress = Callable[[str], None]
@@ -226,9 +226,9 @@ def _build_descriptor_onnx(models_dir: Path, dat: ModelEntry) -> ModelEntry:
         difference = check_against_dlib(source, FaceEncoder(engine, converted))
     finally:
         engine.close()
-    return converted.model_copy(update={"source": converted.source.model_copy(update={
-        "conversion": f"{converted.source.conversion}; largest difference from dlib's "
-                      f"descriptors {difference:.1g}"})})
+    converted.source.conversion = (f"{converted.source.conversion}; largest difference "
+                                   f"from dlib's descriptors {difference:.1g}")
+    return converted
 
 
 def _up_to_date(models_dir: Path, existing: ModelEntry | None, version: str) -> bool:

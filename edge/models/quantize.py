@@ -28,6 +28,7 @@ from typing import Any, Literal
 import onnx
 import onnx.version_converter
 
+from edge.core.clock import utc_text
 from edge.core.errors import EdgeError
 from edge.core.manifest import (
     Derivation,
@@ -53,7 +54,7 @@ def _derived_entry(models_dir: Path, source: ModelEntry, target: Path,
         "derived": Derivation(
             source_model=source.name, source_sha256=source.sha256, precision=precision,
             method=method, calibration_images=images,
-            made_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            made_at=utc_text(datetime.now(timezone.utc)),
             command=command)})
     return add_entry(models_dir, made)
 

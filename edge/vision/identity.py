@@ -16,6 +16,7 @@ from edge.core.errors import ModelError
 from edge.core.manifest import ModelEntry
 from edge.core.records import Match
 from edge.inference.base import Engine
+from edge.vision.align import CHIP_SIZE
 from edge.vision.preprocess import crops_batch
 
 DESCRIPTOR_DIM = 128
@@ -27,9 +28,11 @@ class FaceEncoder:
 
     def __init__(self, engine: Engine, model: ModelEntry) -> None:
         spec = model.input
-        if spec is None or not model.outputs or (spec.height, spec.width) != (150, 150):
-            raise ModelError(f"{model.name}: the manifest must give a 150x150 input and the "
-                             "output of the descriptor network", "run `edge models prepare`")
+        if spec is None or not model.outputs or (spec.height, spec.width) != (CHIP_SIZE,
+                                                                              CHIP_SIZE):
+            raise ModelError(f"{model.name}: the manifest must give a {CHIP_SIZE}x{CHIP_SIZE} "
+                             "input and the output of the descriptor network",
+                             "run `edge models prepare`")
         self.engine = engine
         self.spec = spec
         self.output = model.outputs[0]

@@ -15,6 +15,7 @@ import numpy as np
 from edge.core.errors import ModelError
 from edge.core.logs import get_logger
 from edge.core.manifest import (
+    MANIFEST_NAME,
     ONNX_SUFFIX,
     Manifest,
     ModelEntry,
@@ -100,5 +101,5 @@ def _converted(manifest: Manifest, named: ModelEntry, models_dir: Path) -> Model
     if converted is None or converted.source.original_sha256 != named.sha256:
         raise ModelError(f"{named.name}: dlib's own file, which the appliance runs as ONNX; "
                          "the converted network is missing from "
-                         f"{models_dir / 'manifest.json'}", "run `edge models prepare`")
+                         f"{models_dir / MANIFEST_NAME}", "run `edge models prepare`")
     return converted
